@@ -1,0 +1,28 @@
+/*
+ * parse.h - the strict parsers for what callers type into query strings
+ * and JSON bodies: times and durations.  All reject trailing junk.
+ */
+#ifndef BEACON_PARSE_H
+#define BEACON_PARSE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * Parses an RFC 3339 date-time ("2026-12-03T17:40:41Z",
+ * "2026-12-03T18:40:41.5+01:00"; 't'/'z' and a space for 'T' accepted)
+ * or, when date_ok, a bare date "2026-12-03" (midnight UTC; *was_date is
+ * set to 1).  Returns 0 and sets *ms, or -1.
+ */
+int parse_time(const char *s, int date_ok, int64_t *ms, int *was_date);
+
+/*
+ * Parses a duration: a positive integer then one unit, s m h d or w
+ * ("90m", "24h", "3d").  Returns 0 and sets *ms, or -1.
+ */
+int parse_duration(const char *s, int64_t *ms);
+
+/* Formats ms as "2026-12-03T17:40:41.123Z" into out (>= 25 bytes). */
+void format_time(int64_t ms, char *out, size_t outlen);
+
+#endif

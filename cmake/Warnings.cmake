@@ -1,0 +1,18 @@
+# Strict warnings for every target of ours; BCN_WERROR makes them fatal.
+set(BCN_WARNING_FLAGS
+    -Wall -Wextra -Wpedantic -Wconversion -Wsign-conversion -Wshadow
+    -Wstrict-prototypes -Wmissing-prototypes -Wformat=2 -Wundef
+    -Wcast-qual -Wwrite-strings -Wvla -Wnull-dereference)
+
+function(bcn_warnings target)
+    target_compile_options(${target} PRIVATE ${BCN_WARNING_FLAGS})
+    if(BCN_WERROR)
+        target_compile_options(${target} PRIVATE -Werror)
+    endif()
+    if(BCN_SANITIZERS)
+        target_compile_options(${target} PRIVATE
+            -fsanitize=address,undefined -fno-omit-frame-pointer
+            -fno-sanitize-recover=undefined)
+        target_link_options(${target} PRIVATE -fsanitize=address,undefined)
+    endif()
+endfunction()

@@ -1,0 +1,213 @@
+/*
+ * config.c - one table describes every `beacon serve` setting: its flag,
+ * its environment variable, where it goes and its help line, so parsing
+ * and --help cannot disagree.
+ */
+#include "server/config.h"
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "server/log.h"
+
+#ifndef BEACON_STATIC_DIR
+#define BEACON_STATIC_DIR "static"
+#endif
+
+enum opt_type { OPT_STRING, OPT_UINT };
+
+struct opt {
+    const char *flag;
+    const char *env;
+    enum opt_type type;
+    size_t offset;
+    unsigned min, max;              /* bounds of OPT_UINT */
+    const char *help;
+};
+
+#define FIELD(name) offsetof(struct serve_config, name)
+
+static const struct opt opts[] = {
+    { "--listen", "BEACON_LISTEN", OPT_STRING, FIELD(listen), 0, 0,
+      "HOST:PORT to listen on ([::1]:PORT for IPv6; port 0 picks one)" },
+    { "--db", "BEACON_DB", OPT_STRING, FIELD(db), 0, 0,
+      "SQLite database file (created with its directory)" },
+    { "--key-file", "BEACON_KEY_FILE", OPT_STRING, FIELD(key_file), 0, 0,
+      "signing keys (created 0600 when missing)" },
+    { "--api-key-file", "BEACON_API_KEY_FILE", OPT_STRING,
+      FIELD(api_key_file), 0, 0, "API key (created 0600 when missing)" },
+    { "--base-url", "BEACON_BASE_URL", OPT_STRING, FIELD(base_url), 0, 0,
+      "what pixel URLs start with (default http://LISTEN)" },
+    { "--static-dir", "BEACON_STATIC_DIR", OPT_STRING, FIELD(static_dir),
+      0, 0, "files served under /" },
+    { "--log-level", "BEACON_LOG_LEVEL", OPT_STRING, FIELD(log_level), 0, 0,
+      "debug, info, warn or error" },
+    { "--threads", "BEACON_THREADS", OPT_UINT, FIELD(threads), 1, 64,
+      "HTTP worker threads" },
+    { "--max-connections", "BEACON_MAX_CONNECTIONS", OPT_UINT,
+      FIELD(max_connections), 1, 100000, "open connections at most" },
+    { "--idle-timeout", "BEACON_IDLE_TIMEOUT", OPT_UINT,
+      FIELD(idle_timeout_s), 1, 3600, "seconds before an idle "
+      "connection is closed" },
+    { "--queue-size", "BEACON_QUEUE_SIZE", OPT_UINT, FIELD(queue_size),
+      16, 1000000, "opens waiting to be written, at most" },
+};
+
+#define N_OPTS (sizeof(opts) / sizeof(opts[0]))
+
+
+void
+config_defaults(struct serve_config *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->listen = "127.0.0.1:8080";
+    c->db = "data/beacon.db";
+    c->key_file = "data/signing.key";
+    c->api_key_file = "data/api.key";
+    c->static_dir = BEACON_STATIC_DIR;
+    c->log_level = "info";
+    c->threads = 2;
+    c->max_connections = 4096;
+    c->idle_timeout_s = 30;
+    c->queue_size = 8192;
+}
+
+
+static int
+set_value(struct serve_config *c, const struct opt *o, const char *value,
+          const char *source, char *err, size_t errlen)
+{
+    char *p = (char *) c + o->offset;
+    unsigned long v;
+    char *end;
+
+    if (o->type == OPT_STRING) {
+        if (value[0] == '\0') {
+            snprintf(err, errlen, "%s: empty value", source);
+            return -1;
+        }
+        memcpy(p, &value, sizeof(value));
+        return 0;
+    }
+
+    errno = 0;
+    v = strtoul(value, &end, 10);
+    if (errno != 0 || end == value || *end != '\0' || value[0] == '-'
+        || v < o->min || v > o->max) {
+        snprintf(err, errlen, "%s: expected a whole number from %u to %u, "
+                 "got \"%s\"", source, o->min, o->max, value);
+        return -1;
+    }
+    unsigned u = (unsigned) v;
+    memcpy(p, &u, sizeof(u));
+    return 0;
+}
+
+
+static const struct opt *
+find_flag(const char *arg, size_t len)
+{
+    for (size_t i = 0; i < N_OPTS; i++) {
+        if (strlen(opts[i].flag) == len
+            && strncmp(opts[i].flag, arg, len) == 0) {
+            return &opts[i];
+        }
+    }
+    return NULL;
+}
+
+
+static int
+parse_args(struct serve_config *c, int argc, char **argv, int *help,
+           char *err, size_t errlen)
+{
+    for (int i = 0; i < argc; i++) {
+        const char *arg = argv[i];
+        const char *eq = strchr(arg, '=');
+        size_t len = eq != NULL ? (size_t) (eq - arg) : strlen(arg);
+        const struct opt *o;
+        const char *value;
+
+        if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+            *help = 1;
+            return 0;
+        }
+        o = strncmp(arg, "--", 2) == 0 ? find_flag(arg, len) : NULL;
+        if (o == NULL) {
+            snprintf(err, errlen, "unknown argument \"%.*s\" (see "
+                     "beacon serve --help)", (int) len, arg);
+            return -1;
+        }
+        if (eq != NULL) {
+            value = eq + 1;
+        } else if (i + 1 < argc) {
+            value = argv[++i];
+        } else {
+            snprintf(err, errlen, "%s needs a value", o->flag);
+            return -1;
+        }
+        if (set_value(c, o, value, o->flag, err, errlen) != 0) {
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+int
+config_parse(struct serve_config *c, int argc, char **argv, int *help,
+             char *err, size_t errlen)
+{
+    *help = 0;
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *v = getenv(opts[i].env);
+
+        if (v != NULL
+            && set_value(c, &opts[i], v, opts[i].env, err, errlen) != 0) {
+            return -1;
+        }
+    }
+
+    if (parse_args(c, argc, argv, help, err, errlen) != 0) {
+        return -1;
+    }
+
+    if (log_level_parse(c->log_level) < 0) {
+        snprintf(err, errlen, "--log-level: expected debug, info, warn or "
+                 "error, got \"%s\"", c->log_level);
+        return -1;
+    }
+    return 0;
+}
+
+
+void
+config_usage(FILE *out)
+{
+    struct serve_config d;
+
+    config_defaults(&d);
+    fprintf(out, "usage: beacon serve [FLAGS]\n\n"
+            "Serves the pixel, the JSON API and the dashboard.\n\n");
+    for (size_t i = 0; i < N_OPTS; i++) {
+        const char *p = (const char *) &d + opts[i].offset;
+
+        fprintf(out, "  %-18s %s\n  %-18s env %s", opts[i].flag,
+                opts[i].help, "", opts[i].env);
+        if (opts[i].type == OPT_UINT) {
+            unsigned u;
+
+            memcpy(&u, p, sizeof(u));
+            fprintf(out, ", default %u\n", u);
+        } else {
+            const char *s;
+
+            memcpy(&s, p, sizeof(s));
+            if (s != NULL) {
+                fprintf(out, ", default %s", s);
+            }
+            fputc('\n', out);
+        }
+    }
+}

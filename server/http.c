@@ -1,0 +1,508 @@
+/*
+ * http.c - routes requests arriving on libmicrohttpd.
+ *
+ * /p/<token>[.gif]  the pixel: always the same GIF; a valid GET is handed
+ *                   to the writer as an open, nothing else happens here.
+ * /api/..., /healthz  collected (body bounded) and passed to api_handle().
+ * anything else     a file loaded from the static directory at start.
+ *
+ * libmicrohttpd calls the handler first with the headers alone.  Queuing
+ * a response on that first call makes it close keep-alive connections,
+ * so every route answers on the second call.
+ */
+#include "server/http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <netdb.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <microhttpd.h>
+
+#include "api/api.h"
+#include "server/clock.h"
+#include "server/log.h"
+#include "server/pixel.h"
+#include "server/static_files.h"
+#include "server/token.h"
+#include "store/writer.h"
+
+#define JSON_TYPE "application/json"
+#define LISTEN_BACKLOG 1024
+
+/* What the first call decided about a request, kept in *req_cls. */
+enum route { ROUTE_PIXEL = 1, ROUTE_API, ROUTE_STATIC };
+
+struct api_call {
+    enum route route;               /* first, so any req_cls reads it */
+    char *body;
+    size_t len;                     /* bytes seen, capped at max + 1 */
+};
+
+struct http_server {
+    struct MHD_Daemon *daemon;
+    struct MHD_Response *gif;       /* shared by every pixel reply */
+    struct static_files *files;
+    const struct keyring *keys;
+    struct writer *writer;
+    struct api *api;
+};
+
+/* Markers for routes that need no per-request state; never written. */
+static enum route route_pixel = ROUTE_PIXEL;
+static enum route route_static = ROUTE_STATIC;
+static char empty_body[1];
+static atomic_uint_fast64_t tokens_rejected;
+
+
+uint64_t
+http_tokens_rejected(void)
+{
+    return atomic_load(&tokens_rejected);
+}
+
+
+static enum MHD_Result
+reply_json_error(struct MHD_Connection *conn, unsigned status,
+                 const char *msg, const char *allow)
+{
+    char body[160];
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+    int n;
+
+    n = snprintf(body, sizeof(body), "{\"error\":\"%s\"}", msg);
+    r = MHD_create_response_from_buffer((size_t) n, body,
+                                        MHD_RESPMEM_MUST_COPY);
+    if (r == NULL) {
+        return MHD_NO;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, JSON_TYPE);
+    if (allow != NULL) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, allow);
+    }
+    ret = MHD_queue_response(conn, status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+
+static enum MHD_Result
+handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
+             const char *url, const char *method)
+{
+    const union MHD_ConnectionInfo *ci;
+    char addr[STORE_ADDR_MAX];
+    uint64_t id;
+    const char *tok;
+    size_t len;
+    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+
+    if (!is_get && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        return reply_json_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                "method not allowed", "GET, HEAD");
+    }
+
+    if (pixel_token_from_path(url, &tok, &len) != 0
+        || token_verify(srv->keys, tok, len, &id) != 0) {
+        atomic_fetch_add(&tokens_rejected, 1);
+    } else if (is_get) {
+        ci = MHD_get_connection_info(conn,
+                                     MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+        pixel_addr_truncate(ci == NULL ? NULL : ci->client_addr, addr);
+        writer_push(srv->writer, (int64_t) id, clock_now_ms(), addr,
+                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                        MHD_HTTP_HEADER_USER_AGENT));
+    }
+
+    return MHD_queue_response(conn, MHD_HTTP_OK, srv->gif);
+}
+
+
+static const char *
+lookup_header(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+}
+
+
+static const char *
+lookup_query(void *ctx, const char *name)
+{
+    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+}
+
+
+/* Keeps at most API_BODY_MAX + 1 bytes: enough for the API to see 413. */
+static int
+collect_body(struct api_call *call, const char *data, size_t size)
+{
+    size_t room = API_BODY_MAX + 1 - call->len;
+    size_t take = size < room ? size : room;
+
+    if (take == 0) {
+        return 0;
+    }
+    if (call->body == NULL) {
+        call->body = malloc(API_BODY_MAX + 1);
+        if (call->body == NULL) {
+            return -1;
+        }
+    }
+    memcpy(call->body + call->len, data, take);
+    call->len += take;
+    return 0;
+}
+
+
+static enum MHD_Result
+handle_api(struct http_server *srv, struct MHD_Connection *conn,
+           const char *url, const char *method, struct api_call *call)
+{
+    struct api_request req = {
+        .method = method, .path = url, .body = call->body,
+        .body_len = call->len, .now_ms = clock_now_ms(),
+        .header = lookup_header, .query = lookup_query, .ctx = conn
+    };
+    struct api_reply reply;
+    struct MHD_Response *r;
+    enum MHD_Result ret;
+
+    api_handle(srv->api, &req, &reply);
+
+    if (reply.body == NULL) {
+        r = MHD_create_response_from_buffer(0, empty_body,
+                                            MHD_RESPMEM_PERSISTENT);
+    } else {
+        r = MHD_create_response_from_buffer_with_free_callback(
+            reply.len, reply.body, free);
+    }
+    if (r == NULL) {
+        free(reply.body);
+        return MHD_NO;
+    }
+
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            reply.content_type);
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    if (reply.allow != NULL) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply.allow);
+    }
+    ret = MHD_queue_response(conn, reply.status, r);
+    MHD_destroy_response(r);
+    return ret;
+}
+
+
+static enum MHD_Result
+handle_static(struct http_server *srv, struct MHD_Connection *conn,
+              const char *url, const char *method)
+{
+    struct MHD_Response *r;
+
+    if (strcmp(method, MHD_HTTP_METHOD_GET) != 0
+        && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+        return reply_json_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
+                                "method not allowed", "GET, HEAD");
+    }
+
+    r = static_files_find(srv->files, url);
+    if (r == NULL) {
+        return reply_json_error(conn, MHD_HTTP_NOT_FOUND, "not found",
+                                NULL);
+    }
+    return MHD_queue_response(conn, MHD_HTTP_OK, r);
+}
+
+
+/* First call for a request: choose the route, answer nothing yet. */
+static enum MHD_Result
+begin_request(struct MHD_Connection *conn, const char *url, void **req_cls)
+{
+    struct api_call *call;
+    const char *cl;
+
+    if (strncmp(url, PIXEL_PREFIX, sizeof(PIXEL_PREFIX) - 1) == 0) {
+        *req_cls = &route_pixel;
+        return MHD_YES;
+    }
+    if (!api_owns_path(url)) {
+        *req_cls = &route_static;
+        return MHD_YES;
+    }
+
+    /* Refuse a declared oversize body before reading any of it. */
+    cl = MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                                     MHD_HTTP_HEADER_CONTENT_LENGTH);
+    if (cl != NULL && strtoull(cl, NULL, 10) > API_BODY_MAX) {
+        return reply_json_error(conn, MHD_HTTP_CONTENT_TOO_LARGE,
+                                "request body over 65536 bytes", NULL);
+    }
+
+    call = calloc(1, sizeof(*call));
+    if (call == NULL) {
+        return MHD_NO;
+    }
+    call->route = ROUTE_API;
+    *req_cls = call;
+    return MHD_YES;
+}
+
+
+static enum MHD_Result
+on_request(void *cls, struct MHD_Connection *conn, const char *url,
+           const char *method, const char *version, const char *upload,
+           size_t *upload_size, void **req_cls)
+{
+    struct http_server *srv = cls;
+    enum route route;
+
+    (void) version;
+    if (*req_cls == NULL) {
+        return begin_request(conn, url, req_cls);
+    }
+
+    route = *(const enum route *) *req_cls;
+    if (*upload_size != 0) {
+        /* Only the API reads bodies; other routes discard them. */
+        if (route == ROUTE_API
+            && collect_body(*req_cls, upload, *upload_size) != 0) {
+            return MHD_NO;
+        }
+        *upload_size = 0;
+        return MHD_YES;
+    }
+
+    switch (route) {
+    case ROUTE_PIXEL:
+        return handle_pixel(srv, conn, url, method);
+    case ROUTE_API:
+        return handle_api(srv, conn, url, method, *req_cls);
+    default:
+        return handle_static(srv, conn, url, method);
+    }
+}
+
+
+static void
+on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+             enum MHD_RequestTerminationCode toe)
+{
+    (void) cls;
+    (void) conn;
+    (void) toe;
+    if (*req_cls != NULL && *(const enum route *) *req_cls == ROUTE_API) {
+        struct api_call *call = *req_cls;
+
+        free(call->body);
+        free(call);
+    }
+    *req_cls = NULL;
+}
+
+
+static void on_mhd_log(void *cls, const char *fmt, va_list ap)
+    __attribute__((format(printf, 2, 0)));
+
+static void
+on_mhd_log(void *cls, const char *fmt, va_list ap)
+{
+    char msg[256];
+    size_t n;
+
+    (void) cls;
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    n = strcspn(msg, "\r\n");
+    msg[n] = '\0';
+    log_msg(LOG_WARN, "http.library", "msg=\"%s\"", msg);
+}
+
+
+static struct MHD_Response *
+gif_response_new(void)
+{
+    struct MHD_Response *r;
+
+    /* PERSISTENT: the library only reads the buffer, never frees it. */
+    r = MHD_create_response_from_buffer(pixel_gif_len,
+                                        (void *) (uintptr_t) pixel_gif,
+                                        MHD_RESPMEM_PERSISTENT);
+    if (r == NULL) {
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE, "image/gif");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL,
+                            "no-store, no-cache, must-revalidate, private, "
+                            "max-age=0");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_PRAGMA, "no-cache");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_EXPIRES, "0");
+    return r;
+}
+
+
+static int
+split_host_port(const char *spec, char *host, size_t hostlen,
+                const char **port)
+{
+    const char *colon;
+    size_t n;
+
+    if (spec[0] == '[') {
+        const char *end = strchr(spec, ']');
+
+        if (end == NULL || end[1] != ':') {
+            return -1;
+        }
+        n = (size_t) (end - spec - 1);
+        spec++;
+        colon = end + 1;
+    } else {
+        colon = strrchr(spec, ':');
+        if (colon == NULL) {
+            return -1;
+        }
+        n = (size_t) (colon - spec);
+    }
+    if (n == 0 || n >= hostlen || colon[1] == '\0') {
+        return -1;
+    }
+    memcpy(host, spec, n);
+    host[n] = '\0';
+    *port = colon + 1;
+    return 0;
+}
+
+
+static void
+url_from_socket(int fd, const char *host, char *url, size_t urllen)
+{
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof(ss);
+    unsigned port = 0;
+
+    if (getsockname(fd, (struct sockaddr *) &ss, &sl) == 0) {
+        port = ss.ss_family == AF_INET6
+            ? ntohs(((struct sockaddr_in6 *) &ss)->sin6_port)
+            : ntohs(((struct sockaddr_in *) &ss)->sin_port);
+    }
+    snprintf(url, urllen, strchr(host, ':') != NULL ? "http://[%s]:%u"
+             : "http://%s:%u", host, port);
+}
+
+
+int
+http_listen(const char *spec, int *fd, char *url, size_t urllen,
+            char *err, size_t errlen)
+{
+    struct addrinfo hints = { .ai_flags = AI_PASSIVE | AI_NUMERICSERV,
+                              .ai_socktype = SOCK_STREAM };
+    struct addrinfo *ai = NULL;
+    char host[256];
+    const char *port;
+    int s, one = 1, rc;
+
+    if (split_host_port(spec, host, sizeof(host), &port) != 0) {
+        snprintf(err, errlen, "--listen: expected HOST:PORT or [IPV6]:PORT,"
+                 " got \"%s\"", spec);
+        return -1;
+    }
+    rc = getaddrinfo(host, port, &hints, &ai);
+    if (rc != 0) {
+        snprintf(err, errlen, "--listen %s: %s", spec, gai_strerror(rc));
+        return -1;
+    }
+
+    s = socket(ai->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (s < 0
+        || setsockopt(s, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) != 0
+        || bind(s, ai->ai_addr, ai->ai_addrlen) != 0
+        || listen(s, LISTEN_BACKLOG) != 0) {
+        snprintf(err, errlen, "--listen %s: %s", spec, strerror(errno));
+        if (s >= 0) {
+            close(s);
+        }
+        freeaddrinfo(ai);
+        return -1;
+    }
+
+    freeaddrinfo(ai);
+    url_from_socket(s, host, url, urllen);
+    *fd = s;
+    return 0;
+}
+
+
+int
+http_start(struct http_server **out, const struct http_config *cfg,
+           char *err, size_t errlen)
+{
+    struct http_server *srv;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+
+    *out = NULL;
+    srv = calloc(1, sizeof(*srv));
+    if (srv == NULL) {
+        snprintf(err, errlen, "http: out of memory");
+        close(cfg->listen_fd);
+        return -1;
+    }
+    srv->keys = cfg->keys;
+    srv->writer = cfg->writer;
+    srv->api = cfg->api;
+
+    srv->gif = gif_response_new();
+    if (srv->gif == NULL
+        || static_files_load(&srv->files, cfg->static_dir, err, errlen)
+           != 0) {
+        if (srv->gif == NULL) {
+            snprintf(err, errlen, "http: cannot build the GIF response");
+        }
+        close(cfg->listen_fd);
+        http_stop(srv);
+        return -1;
+    }
+
+    srv->daemon = MHD_start_daemon(
+        flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
+        MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
+        MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
+        MHD_OPTION_END);
+    if (srv->daemon == NULL) {
+        snprintf(err, errlen, "http: libmicrohttpd would not start");
+        close(cfg->listen_fd);
+        http_stop(srv);
+        return -1;
+    }
+
+    *out = srv;
+    return 0;
+}
+
+
+void
+http_stop(struct http_server *srv)
+{
+    if (srv == NULL) {
+        return;
+    }
+    if (srv->daemon != NULL) {
+        MHD_stop_daemon(srv->daemon);
+    }
+    if (srv->gif != NULL) {
+        MHD_destroy_response(srv->gif);
+    }
+    static_files_free(srv->files);
+    free(srv);
+}

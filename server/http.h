@@ -1,0 +1,47 @@
+/*
+ * http.h - the HTTP front: pixel route, API bridge and static files on
+ * libmicrohttpd.
+ */
+#ifndef BEACON_HTTP_H
+#define BEACON_HTTP_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct api;
+struct keyring;
+struct writer;
+
+#define HTTP_URL_MAX 300
+
+struct http_config {
+    int listen_fd;                  /* from http_listen(); taken over */
+    unsigned threads;               /* worker threads, >= 1 */
+    unsigned max_connections;
+    unsigned idle_timeout_s;
+    const struct keyring *keys;     /* verifies pixel tokens */
+    struct writer *writer;          /* receives opens */
+    struct api *api;                /* answers /api/ and /healthz */
+    const char *static_dir;         /* files served under /, or NULL */
+};
+
+struct http_server;
+
+/*
+ * Binds a listening socket to listen ("127.0.0.1:8080", "[::1]:0",
+ * "0.0.0.0:8080"; port 0 picks a free one) and writes the URL it is
+ * reachable at ("http://127.0.0.1:41234") into url.  -1 with err.
+ */
+int http_listen(const char *listen, int *fd, char *url, size_t urllen,
+                char *err, size_t errlen);
+
+int http_start(struct http_server **out, const struct http_config *cfg,
+               char *err, size_t errlen);
+
+/* Stops accepting, finishes requests in flight, frees.  NULL ok. */
+void http_stop(struct http_server *srv);
+
+/* Pixel tokens refused since start (bad MAC, malformed, unknown key). */
+uint64_t http_tokens_rejected(void);
+
+#endif

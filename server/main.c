@@ -1,0 +1,300 @@
+/*
+ * main.c - the beacon command: serve, keygen, help.
+ *
+ * serve starts, in order: keys, the writer (with its own store handle),
+ * the API (with its pool of handles), then HTTP.  It stops in reverse, so
+ * requests in flight finish, then every queued open is written.
+ */
+#include <errno.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <sodium.h>
+
+#include "api/api.h"
+#include "server/config.h"
+#include "server/http.h"
+#include "server/keys.h"
+#include "server/log.h"
+#include "store/store.h"
+#include "store/writer.h"
+
+#define ERR_LEN 512
+
+static const char usage_text[] =
+    "usage: beacon COMMAND [FLAGS]\n\n"
+    "Commands:\n"
+    "  serve     serve the pixel, the JSON API and the dashboard\n"
+    "  keygen    create a signing key file\n\n"
+    "beacon COMMAND --help tells more; beacon --version prints the "
+    "version.\n";
+
+static const char keygen_usage[] =
+    "usage: beacon keygen --key-file PATH\n\n"
+    "Creates a signing key file (mode 0600).  Refuses to overwrite one.\n";
+
+
+/* Creates the parent directories of path, like mkdir -p of dirname. */
+static int
+make_parent_dirs(const char *path, char *err, size_t errlen)
+{
+    char buf[4096];
+
+    if (strlen(path) >= sizeof(buf)) {
+        snprintf(err, errlen, "path too long: %.200s", path);
+        return -1;
+    }
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p != '\0'; p++) {
+        if (*p != '/') {
+            continue;
+        }
+        *p = '\0';
+        if (mkdir(buf, 0700) != 0 && errno != EEXIST) {
+            snprintf(err, errlen, "cannot create %.200s: %s", buf,
+                     strerror(errno));
+            return -1;
+        }
+        *p = '/';
+    }
+    return 0;
+}
+
+
+static void
+counters_fill(struct api_counters *out)
+{
+    out->tokens_rejected = http_tokens_rejected();
+}
+
+
+static void
+print_banner(const char *url, const char *base_url,
+             const struct serve_config *c)
+{
+    printf("beacon %s serving %s\n"
+           "  pixel   %s/p/<token>.gif\n"
+           "  api     %s/api/v1/\n"
+           "  health  %s/healthz\n"
+           "  api key in %s\n",
+           BEACON_VERSION, url, base_url, url, url, c->api_key_file);
+    fflush(stdout);
+}
+
+
+/* Blocks until SIGINT or SIGTERM; returns the signal. */
+static int
+wait_for_stop(const sigset_t *set)
+{
+    int sig = 0;
+
+    while (sigwait(set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM)) {
+    }
+    return sig;
+}
+
+
+struct running {
+    struct keyring keys;
+    char api_key[KEYS_API_KEY_MAX];
+    struct writer *writer;
+    struct api *api;
+    struct http_server *http;
+};
+
+
+static int
+start_store_side(struct running *run, const struct serve_config *c,
+                 const char *base_url, char *err, size_t errlen)
+{
+    struct api_config acfg;
+    struct store *st;
+
+    if (make_parent_dirs(c->db, err, errlen) != 0
+        || store_open(&st, c->db, err, errlen) != STORE_OK
+        || writer_start(&run->writer, st, c->queue_size, err, errlen) != 0) {
+        return -1;
+    }
+
+    acfg = (struct api_config) {
+        .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,
+        .base_url = base_url, .writer = run->writer,
+        .counters = counters_fill
+    };
+    return api_new(&run->api, &acfg, err, errlen);
+}
+
+
+static int
+load_keys(struct running *run, const struct serve_config *c, char *err,
+          size_t errlen)
+{
+    int created;
+
+    if (make_parent_dirs(c->key_file, err, errlen) != 0
+        || keys_load_or_create(&run->keys, c->key_file, &created, err,
+                               errlen) != 0) {
+        return -1;
+    }
+    if (created) {
+        log_msg(LOG_INFO, "keys.created", "path=%s", c->key_file);
+    }
+
+    if (make_parent_dirs(c->api_key_file, err, errlen) != 0
+        || keys_api_load_or_create(c->api_key_file, run->api_key,
+                                   sizeof(run->api_key), &created, err,
+                                   errlen) != 0) {
+        return -1;
+    }
+    if (created) {
+        log_msg(LOG_INFO, "apikey.created", "path=%s", c->api_key_file);
+    }
+    return 0;
+}
+
+
+static void
+stop_all(struct running *run)
+{
+    http_stop(run->http);
+    writer_stop(run->writer);
+    api_free(run->api);
+    keys_clear(&run->keys);
+    sodium_memzero(run->api_key, sizeof(run->api_key));
+}
+
+
+static int
+cmd_serve(int argc, char **argv)
+{
+    struct serve_config c;
+    struct http_config hcfg;
+    struct running run = { 0 };
+    char err[ERR_LEN], url[HTTP_URL_MAX];
+    sigset_t set;
+    int help, fd, sig;
+
+    config_defaults(&c);
+    if (config_parse(&c, argc, argv, &help, err, sizeof(err)) != 0) {
+        fprintf(stderr, "beacon serve: %s\n", err);
+        return 2;
+    }
+    if (help) {
+        config_usage(stdout);
+        return 0;
+    }
+    log_set_level((enum log_level) log_level_parse(c.log_level));
+
+    /* Threads inherit this mask; only sigwait() below sees the signals. */
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    sigaddset(&set, SIGHUP);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    if (load_keys(&run, &c, err, sizeof(err)) != 0
+        || http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err))
+           != 0) {
+        goto fail;
+    }
+    const char *base_url = c.base_url != NULL ? c.base_url : url;
+    if (start_store_side(&run, &c, base_url, err, sizeof(err)) != 0) {
+        close(fd);
+        goto fail;
+    }
+
+    hcfg = (struct http_config) {
+        .listen_fd = fd, .threads = c.threads,
+        .max_connections = c.max_connections,
+        .idle_timeout_s = c.idle_timeout_s, .keys = &run.keys,
+        .writer = run.writer, .api = run.api, .static_dir = c.static_dir
+    };
+    if (http_start(&run.http, &hcfg, err, sizeof(err)) != 0) {
+        goto fail;
+    }
+
+    log_msg(LOG_INFO, "serve.started", "url=%s db=%s threads=%u", url, c.db,
+            c.threads);
+    print_banner(url, base_url, &c);
+    sig = wait_for_stop(&set);
+    log_msg(LOG_INFO, "serve.stopping", "signal=%d", sig);
+    stop_all(&run);
+    log_msg(LOG_INFO, "serve.stopped", "clean=1");
+    return 0;
+
+fail:
+    fprintf(stderr, "beacon serve: %s\n", err);
+    stop_all(&run);
+    return 1;
+}
+
+
+static int
+cmd_keygen(int argc, char **argv)
+{
+    const char *path = NULL;
+    char err[ERR_LEN];
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(keygen_usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+            path = argv[++i];
+        } else if (strncmp(argv[i], "--key-file=", 11) == 0) {
+            path = argv[i] + 11;
+        } else {
+            fprintf(stderr, "beacon keygen: unknown argument \"%s\" (see "
+                    "beacon keygen --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (path == NULL || path[0] == '\0') {
+        fprintf(stderr, "beacon keygen: --key-file PATH is required\n");
+        return 2;
+    }
+
+    if (keys_create(path, err, sizeof(err)) != 0) {
+        fprintf(stderr, "beacon keygen: %s\n", err);
+        return 1;
+    }
+    printf("created %s\n", path);
+    return 0;
+}
+
+
+int
+main(int argc, char **argv)
+{
+    if (sodium_init() < 0) {
+        fprintf(stderr, "beacon: libsodium failed to initialise\n");
+        return 1;
+    }
+    setvbuf(stdout, NULL, _IOLBF, 0);
+
+    if (argc < 2 || strcmp(argv[1], "--help") == 0
+        || strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "help") == 0) {
+        fputs(usage_text, argc < 2 ? stderr : stdout);
+        return argc < 2 ? 2 : 0;
+    }
+    if (strcmp(argv[1], "--version") == 0) {
+        printf("beacon %s\n", BEACON_VERSION);
+        return 0;
+    }
+    if (strcmp(argv[1], "serve") == 0) {
+        return cmd_serve(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "keygen") == 0) {
+        return cmd_keygen(argc - 2, argv + 2);
+    }
+
+    fprintf(stderr, "beacon: unknown command \"%s\" (see beacon --help)\n",
+            argv[1]);
+    return 2;
+}

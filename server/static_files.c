@@ -1,0 +1,173 @@
+/*
+ * static_files.c - loads the files of the static directory into memory
+ * at start, so serving one never touches the disk and a request path can
+ * never reach outside the directory (it is only ever compared to names).
+ */
+#include "server/static_files.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include <microhttpd.h>
+
+#include "server/log.h"
+
+#define FILES_MAX 64
+#define FILE_SIZE_MAX (4 * 1024 * 1024)
+#define NAME_MAX_LEN 128
+
+struct static_file {
+    char name[NAME_MAX_LEN];        /* "/index.html" */
+    struct MHD_Response *response;
+};
+
+struct static_files {
+    size_t n;
+    struct static_file files[FILES_MAX];
+};
+
+static const struct {
+    const char *ext;
+    const char *type;
+} content_types[] = {
+    { ".html", "text/html; charset=utf-8" },
+    { ".js", "text/javascript; charset=utf-8" },
+    { ".css", "text/css; charset=utf-8" },
+    { ".svg", "image/svg+xml" },
+    { ".png", "image/png" },
+    { ".json", "application/json" },
+    { ".txt", "text/plain; charset=utf-8" },
+};
+
+
+static const char *
+content_type_for(const char *name)
+{
+    const char *dot = strrchr(name, '.');
+
+    for (size_t i = 0; dot != NULL
+         && i < sizeof(content_types) / sizeof(content_types[0]); i++) {
+        if (strcmp(dot, content_types[i].ext) == 0) {
+            return content_types[i].type;
+        }
+    }
+    return "application/octet-stream";
+}
+
+
+static struct MHD_Response *
+response_from_file(const char *path, const char *name)
+{
+    struct MHD_Response *r;
+    struct stat st;
+    char *data;
+    FILE *f;
+
+    f = fopen(path, "rbe");
+    if (f == NULL || fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)
+        || st.st_size > FILE_SIZE_MAX) {
+        if (f != NULL) {
+            fclose(f);
+        }
+        return NULL;
+    }
+
+    data = malloc((size_t) st.st_size + 1);
+    if (data == NULL
+        || fread(data, 1, (size_t) st.st_size, f) != (size_t) st.st_size) {
+        free(data);
+        fclose(f);
+        return NULL;
+    }
+    fclose(f);
+
+    r = MHD_create_response_from_buffer((size_t) st.st_size, data,
+                                        MHD_RESPMEM_MUST_FREE);
+    if (r == NULL) {
+        free(data);
+        return NULL;
+    }
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
+                            content_type_for(name));
+    MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-cache");
+    return r;
+}
+
+
+int
+static_files_load(struct static_files **out, const char *dir, char *err,
+                  size_t errlen)
+{
+    struct static_files *sf;
+    struct dirent *de;
+    char path[4096];
+    DIR *d;
+
+    *out = sf = calloc(1, sizeof(*sf));
+    if (sf == NULL) {
+        snprintf(err, errlen, "static: out of memory");
+        return -1;
+    }
+    d = dir == NULL ? NULL : opendir(dir);
+    if (d == NULL) {
+        if (dir != NULL) {
+            log_msg(LOG_WARN, "static.missing", "dir=%s err=\"%s\"", dir,
+                    strerror(errno));
+        }
+        return 0;
+    }
+
+    while ((de = readdir(d)) != NULL && sf->n < FILES_MAX) {
+        struct static_file *file = &sf->files[sf->n];
+
+        if (de->d_name[0] == '.'
+            || strlen(de->d_name) + 2 > sizeof(file->name)) {
+            continue;
+        }
+        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        file->response = response_from_file(path, de->d_name);
+        if (file->response != NULL) {
+            snprintf(file->name, sizeof(file->name), "/%s", de->d_name);
+            sf->n++;
+        }
+    }
+    closedir(d);
+    log_msg(LOG_INFO, "static.loaded", "dir=%s files=%zu", dir, sf->n);
+    return 0;
+}
+
+
+struct MHD_Response *
+static_files_find(const struct static_files *sf, const char *url)
+{
+    if (sf == NULL) {
+        return NULL;
+    }
+    if (strcmp(url, "/") == 0) {
+        url = "/index.html";
+    }
+    for (size_t i = 0; i < sf->n; i++) {
+        if (strcmp(sf->files[i].name, url) == 0) {
+            return sf->files[i].response;
+        }
+    }
+    return NULL;
+}
+
+
+void
+static_files_free(struct static_files *sf)
+{
+    if (sf == NULL) {
+        return;
+    }
+    for (size_t i = 0; i < sf->n; i++) {
+        MHD_destroy_response(sf->files[i].response);
+    }
+    free(sf);
+}

@@ -1,0 +1,53 @@
+/*
+ * writer.h - the single thread that writes opens.
+ *
+ * The pixel path calls writer_push(), which copies the open into a
+ * bounded in-memory batch and returns without touching the database.  The
+ * writer thread swaps the batch out and commits it in one transaction, so
+ * a fetch never waits on SQLite.  When the batch is full the open is
+ * dropped and counted; the reply to the reader is never affected.
+ */
+#ifndef BEACON_WRITER_H
+#define BEACON_WRITER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct store;
+struct writer;
+
+struct writer_stats {
+    uint64_t queued;        /* accepted by writer_push() */
+    uint64_t written;       /* committed to the store */
+    uint64_t unknown;       /* skipped: no such message */
+    uint64_t dropped;       /* refused: queue full */
+    uint64_t batches;       /* transactions committed */
+    uint64_t failures;      /* batches that failed and were retried */
+    size_t pending;         /* waiting to be written now */
+};
+
+/*
+ * Starts the writer thread on st, which it owns from now on (closed by
+ * writer_stop(), also when this fails).  capacity bounds the opens
+ * waiting to be written.
+ */
+int writer_start(struct writer **out, struct store *st, size_t capacity,
+                 char *err, size_t errlen);
+
+/*
+ * Queues one open; user_agent may be NULL and is cut to STORE_UA_MAX
+ * bytes.  Returns 0, or -1 when the queue is full (counted as dropped).
+ * Thread-safe and never blocks on the database.
+ */
+int writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
+                const char *addr, const char *user_agent);
+
+void writer_stats(struct writer *w, struct writer_stats *out);
+
+/* Waits until everything pushed so far is committed or failed. */
+void writer_flush(struct writer *w);
+
+/* Writes what is queued, stops the thread, closes the store.  NULL ok. */
+void writer_stop(struct writer *w);
+
+#endif
