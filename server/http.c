@@ -371,7 +371,9 @@ split_host_port(const char *spec, char *host, size_t hostlen,
         }
         n = (size_t) (colon - spec);
     }
-    if (n == 0 || n >= hostlen || colon[1] == '\0') {
+    if (n == 0 || n >= hostlen || colon[1] == '\0' || strlen(colon) > 6
+        || strspn(colon + 1, "0123456789") != strlen(colon + 1)
+        || atoi(colon + 1) > 65535) {
         return -1;
     }
     memcpy(host, spec, n);
@@ -472,12 +474,12 @@ http_start(struct http_server **out, const struct http_config *cfg,
 
     srv->daemon = MHD_start_daemon(
         flags, 0, NULL, NULL, on_request, srv,
+        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-        MHD_OPTION_EXTERNAL_LOGGER, on_mhd_log, srv,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "http: libmicrohttpd would not start");

@@ -198,9 +198,12 @@ cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    if (load_keys(&run, &c, err, sizeof(err)) != 0
-        || http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err))
-           != 0) {
+    /* Bind first: a bad --listen must fail before any file is created. */
+    if (http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err)) != 0) {
+        goto fail;
+    }
+    if (load_keys(&run, &c, err, sizeof(err)) != 0) {
+        close(fd);
         goto fail;
     }
     const char *base_url = c.base_url != NULL ? c.base_url : url;
