@@ -1,0 +1,80 @@
+/*
+ * api_internal.h - what the API's handler files share with api.c.
+ *
+ * Not an interface for the rest of Beacon: only the sources in api/
+ * include it.
+ */
+#ifndef BEACON_API_INTERNAL_H
+#define BEACON_API_INTERNAL_H
+
+#include "api/api.h"
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+struct store;
+
+#define API_TICKET_ID_MAX 128   /* bytes */
+#define API_ERR_MAX 256         /* longest error message in a reply */
+
+/*
+ * Reading what the request carries; NULL when absent (or when the server
+ * gave no look-up function).
+ */
+const char *api_header(const struct api_request *req, const char *name);
+const char *api_query(const struct api_request *req, const char *name);
+
+/*
+ * Takes a store handle from the pool, waiting while all are in use.  It
+ * must go back through api_store_give() on every path.
+ */
+struct store *api_store_take(struct api *api);
+void api_store_give(struct api *api, struct store *st);
+
+/* The configuration api_new() was given (strings are private copies). */
+const struct api_config *api_config(const struct api *api);
+
+/*
+ * Parses a request body as JSON, rejecting trailing data.  Returns the
+ * document (free with cJSON_Delete), or NULL with a message in err.
+ */
+cJSON *api_parse_json(struct api *api, const char *body, size_t len,
+                      char *err, size_t errlen);
+
+/*
+ * Fills reply with doc printed as JSON and deletes doc (also when doc is
+ * NULL, which means building it ran out of memory: the reply is a 500).
+ */
+void api_reply_json(struct api_reply *reply, unsigned status, cJSON *doc);
+
+/* Fills reply with {"error": message}. */
+void api_reply_error(struct api_reply *reply, unsigned status,
+                     const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
+ * Answers a failed store call: 503 when the store was busy, 500 otherwise.
+ * The detail goes to the log, not to the client.
+ */
+void api_reply_store_error(struct api_reply *reply, struct store *st,
+                           int rc, const char *op);
+
+/* Adds s, or JSON null when s is NULL.  0, or -1 when out of memory. */
+int api_add_string_or_null(cJSON *obj, const char *name, const char *s);
+
+/* Adds ms as an RFC 3339 string.  0, or -1 when out of memory. */
+int api_add_time(cJSON *obj, const char *name, int64_t ms);
+
+/* The handlers.  arg is the rest of the path after a prefix route. */
+void api_messages_post(struct api *api, const struct api_request *req,
+                       const char *arg, struct api_reply *reply);
+void api_ticket_get(struct api *api, const struct api_request *req,
+                    const char *arg, struct api_reply *reply);
+void api_domains_get(struct api *api, const struct api_request *req,
+                     const char *arg, struct api_reply *reply);
+void api_unopened_get(struct api *api, const struct api_request *req,
+                      const char *arg, struct api_reply *reply);
+
+#endif

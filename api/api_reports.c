@@ -1,0 +1,509 @@
+/*
+ * api_reports.c - the two reports: open rates per recipient domain, and
+ * the call list of valuable customers who never opened a reply.
+ *
+ * The figures are computed by the store (store_domains(),
+ * store_unopened()); this file reads the query parameters, states the
+ * definitions, and shapes the rows as JSON or CSV.
+ */
+#include "api/api_internal.h"
+
+#include <inttypes.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/csv.h"
+#include "api/parse.h"
+#include "store/store.h"
+
+#define MS_PER_DAY INT64_C(86400000)
+#define DOMAINS_DEFAULT_DAYS 30
+#define UNOPENED_DEFAULT_AGE "24h"
+#define NUMBER_TEXT_MAX 32      /* bytes; longer is never a sane number */
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(err, errlen, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+
+/* The query parameter name, or NULL when absent or empty. */
+static const char *
+param(const struct api_request *req, const char *name)
+{
+    const char *s = api_query(req, name);
+
+    return s != NULL && s[0] != '\0' ? s : NULL;
+}
+
+
+/*
+ * Reads a since/until bound.  A bare date means its midnight (UTC); as
+ * an until bound it means through the end of that day, so the exclusive
+ * bound becomes the next midnight.  *given is 0 when absent.
+ */
+static int
+read_bound(const struct api_request *req, const char *name, int is_until,
+           int64_t *ms, int *given, char *err, size_t errlen)
+{
+    const char *s = param(req, name);
+    int was_date;
+
+    *given = s != NULL;
+    if (s == NULL)
+        return 0;
+    if (parse_time(s, 1, ms, &was_date) != 0)
+        return fail(err, errlen, "%s must be an RFC 3339 date-time or a "
+                    "date (YYYY-MM-DD); in a URL, write '+' as %%2B", name);
+    if (was_date && is_until)
+        *ms += MS_PER_DAY;
+    return 0;
+}
+
+
+/*
+ * The window [since, until) over sent_at.  Defaults: until is now, since
+ * is 30 days before until.
+ */
+static int
+read_window(const struct api_request *req, int64_t *since, int64_t *until,
+            char *err, size_t errlen)
+{
+    int has_since, has_until;
+
+    if (read_bound(req, "since", 0, since, &has_since, err, errlen) != 0
+        || read_bound(req, "until", 1, until, &has_until, err, errlen) != 0)
+        return -1;
+    if (!has_until)
+        *until = req->now_ms;
+    if (!has_since)
+        *since = *until - DOMAINS_DEFAULT_DAYS * MS_PER_DAY;
+    if (*since > *until)
+        return fail(err, errlen, "since is after until");
+    return 0;
+}
+
+
+/*
+ * The open rate of a domain: opened / sent, where "opened" counts the
+ * messages whose pixel was fetched (GET) at least once.  Rounded to 4
+ * decimals; 0 when nothing was sent.
+ */
+static double
+open_rate(int64_t opened, int64_t sent)
+{
+    double rate;
+
+    if (sent <= 0)
+        return 0;
+    rate = (double) opened / (double) sent;
+    return (double) (int64_t) (rate * 10000.0 + 0.5) / 10000.0;
+}
+
+
+/* store_domains() callback: one object per domain; 1 when out of memory. */
+static int
+domain_row(void *ctx, const struct store_domain_row *r)
+{
+    cJSON *domains = ctx;
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL || !cJSON_AddItemToArray(domains, o)) {
+        cJSON_Delete(o);
+        return 1;
+    }
+    if (cJSON_AddStringToObject(o, "domain", r->domain) == NULL
+        || cJSON_AddNumberToObject(o, "sent", (double) r->sent) == NULL
+        || cJSON_AddNumberToObject(o, "opened", (double) r->opened) == NULL
+        || cJSON_AddNumberToObject(o, "open_rate",
+                                   open_rate(r->opened, r->sent)) == NULL
+        || cJSON_AddNumberToObject(o, "fetches", (double) r->fetches)
+               == NULL)
+        return 1;
+    if (r->last_open_at_ms == 0)
+        return cJSON_AddNullToObject(o, "last_open_at") == NULL;
+    return api_add_time(o, "last_open_at", r->last_open_at_ms) != 0;
+}
+
+
+static cJSON *
+domains_doc(int64_t since, int64_t until, cJSON **domains)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    if (doc == NULL || api_add_time(doc, "since", since) != 0
+        || api_add_time(doc, "until", until) != 0) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    *domains = cJSON_AddArrayToObject(doc, "domains");
+    if (*domains == NULL) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+
+/* GET /api/v1/domains?since=&until= */
+void
+api_domains_get(struct api *api, const struct api_request *req,
+                const char *arg, struct api_reply *reply)
+{
+    char err[API_ERR_MAX];
+    int64_t since, until;
+    struct store *st;
+    cJSON *doc, *domains = NULL;
+    int rc;
+
+    (void) arg;
+    if (read_window(req, &since, &until, err, sizeof err) != 0) {
+        api_reply_error(reply, 400, "%s", err);
+        return;
+    }
+    doc = domains_doc(since, until, &domains);
+    if (doc == NULL) {
+        api_reply_json(reply, 500, NULL);
+        return;
+    }
+
+    st = api_store_take(api);
+    rc = store_domains(st, since, until, domain_row, domains);
+    if (rc < 0)
+        api_reply_store_error(reply, st, rc, "domains");
+    api_store_give(api, st);
+
+    if (rc == STORE_OK) {
+        api_reply_json(reply, 200, doc);
+        return;
+    }
+    cJSON_Delete(doc);
+    if (rc > 0)
+        api_reply_json(reply, 500, NULL);
+}
+
+
+/*
+ * Parses min_value: a plain decimal number (no hex, inf or nan), as
+ * strtod() reads it in the C locale.
+ */
+static int
+parse_number(const char *s, double *out)
+{
+    size_t n = strlen(s);
+    char *end;
+
+    if (n == 0 || n > NUMBER_TEXT_MAX
+        || strspn(s, "0123456789+-.eE") != n)
+        return -1;
+    *out = strtod(s, &end);
+    if (*end != '\0' || end == s || !isfinite(*out))
+        return -1;
+    return 0;
+}
+
+
+/* True when haystack contains needle, ignoring ASCII case. */
+static int
+contains_ci(const char *haystack, const char *needle)
+{
+    size_t n = strlen(needle), i;
+
+    for (; *haystack != '\0'; haystack++) {
+        for (i = 0; i < n; i++) {
+            char a = haystack[i], b = needle[i];
+
+            if (a >= 'A' && a <= 'Z')
+                a = (char) (a - 'A' + 'a');
+            if (a != b)
+                break;
+        }
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+
+/* The parameters of the call list. */
+struct unopened_query {
+    double min_value;
+    int64_t sent_before_ms;
+    int csv;
+};
+
+/* CSV when ?format=csv, or when Accept asks for text/csv and no format. */
+static int
+read_format(const struct api_request *req, int *csv, char *err,
+            size_t errlen)
+{
+    const char *format = param(req, "format");
+    const char *accept = api_header(req, "Accept");
+
+    if (format == NULL) {
+        *csv = accept != NULL && contains_ci(accept, "text/csv");
+        return 0;
+    }
+    if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
+        return fail(err, errlen, "format must be \"json\" or \"csv\"");
+    *csv = strcmp(format, "csv") == 0;
+    return 0;
+}
+
+
+static int
+read_unopened_query(const struct api_request *req, struct unopened_query *q,
+                    char *err, size_t errlen)
+{
+    const char *min = param(req, "min_value");
+    const char *age = param(req, "older_than");
+    int64_t age_ms = 0;
+
+    memset(q, 0, sizeof *q);
+    if (min != NULL && parse_number(min, &q->min_value) != 0)
+        return fail(err, errlen, "min_value must be a finite number");
+    if (parse_duration(age != NULL ? age : UNOPENED_DEFAULT_AGE,
+                       &age_ms) != 0)
+        return fail(err, errlen, "older_than must be a positive duration "
+                    "such as 90m, 24h, 3d or 1w");
+    if (req->now_ms < INT64_MIN + age_ms)
+        q->sent_before_ms = INT64_MIN;
+    else
+        q->sent_before_ms = req->now_ms - age_ms;
+    return read_format(req, &q->csv, err, errlen);
+}
+
+
+/* Walking the call list into JSON or CSV. */
+struct unopened_walk {
+    int csv;
+    cJSON *customers;
+    struct csv_buf buf;
+};
+
+static int
+add_ticket_ids(cJSON *o, const struct store_unopened_row *r)
+{
+    cJSON *ids = cJSON_AddArrayToObject(o, "ticket_ids");
+    cJSON *id;
+    size_t i;
+
+    if (ids == NULL)
+        return -1;
+    for (i = 0; i < r->n_ticket_ids; i++) {
+        id = cJSON_CreateString(r->ticket_ids[i]);
+        if (id == NULL || !cJSON_AddItemToArray(ids, id)) {
+            cJSON_Delete(id);
+            return -1;
+        }
+    }
+    return 0;
+}
+
+
+static int
+customer_json(cJSON *customers, const struct store_unopened_row *r)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL || !cJSON_AddItemToArray(customers, o)) {
+        cJSON_Delete(o);
+        return 1;
+    }
+    if (cJSON_AddStringToObject(o, "recipient", r->recipient) == NULL
+        || api_add_string_or_null(o, "name", r->name) != 0
+        || api_add_string_or_null(o, "phone", r->phone) != 0
+        || cJSON_AddNumberToObject(o, "value", r->value) == NULL
+        || cJSON_AddNumberToObject(o, "replies", (double) r->replies) == NULL
+        || api_add_time(o, "oldest_unopened_at", r->oldest_ms) != 0
+        || api_add_time(o, "newest_unopened_at", r->newest_ms) != 0
+        || add_ticket_ids(o, r) != 0)
+        return 1;
+    return 0;
+}
+
+
+/*
+ * The ticket ids joined by single spaces.  Free with free().
+ * Limitation: a ticket id that itself holds a space cannot be told apart
+ * in the CSV column; the JSON form keeps them as an array.
+ */
+static char *
+join_ticket_ids(const struct store_unopened_row *r)
+{
+    size_t n = 1, i;
+    char *out;
+
+    for (i = 0; i < r->n_ticket_ids; i++)
+        n += strlen(r->ticket_ids[i]) + 1;
+    out = malloc(n);
+    if (out == NULL)
+        return NULL;
+
+    out[0] = '\0';
+    for (i = 0; i < r->n_ticket_ids; i++) {
+        if (i > 0)
+            strcat(out, " ");
+        strcat(out, r->ticket_ids[i]);
+    }
+    return out;
+}
+
+
+static void
+csv_header(struct csv_buf *b)
+{
+    static const char *const names[] = {
+        "recipient", "name", "phone", "value", "replies",
+        "oldest_unopened_at", "newest_unopened_at", "ticket_ids"
+    };
+    size_t i;
+
+    for (i = 0; i < sizeof names / sizeof names[0]; i++)
+        csv_field(b, names[i], i == 0);
+    csv_end_record(b);
+}
+
+
+static int
+customer_csv(struct csv_buf *b, const struct store_unopened_row *r)
+{
+    char value[NUMBER_TEXT_MAX], replies[NUMBER_TEXT_MAX];
+    char oldest[32], newest[32];
+    char *ids = join_ticket_ids(r);
+
+    if (ids == NULL)
+        return 1;
+    snprintf(value, sizeof value, "%.15g", r->value);
+    snprintf(replies, sizeof replies, "%" PRId64, r->replies);
+    format_time(r->oldest_ms, oldest, sizeof oldest);
+    format_time(r->newest_ms, newest, sizeof newest);
+
+    csv_field(b, r->recipient, 1);
+    csv_field(b, r->name, 0);
+    csv_field(b, r->phone, 0);
+    csv_field(b, value, 0);
+    csv_field(b, replies, 0);
+    csv_field(b, oldest, 0);
+    csv_field(b, newest, 0);
+    csv_field(b, ids, 0);
+    csv_end_record(b);
+    free(ids);
+    return b->failed ? 1 : 0;
+}
+
+
+/* store_unopened() callback; 1 stops the walk when out of memory. */
+static int
+unopened_row(void *ctx, const struct store_unopened_row *r)
+{
+    struct unopened_walk *w = ctx;
+
+    if (w->csv)
+        return customer_csv(&w->buf, r);
+    return customer_json(w->customers, r);
+}
+
+
+/* Hands the finished CSV to reply; the buffer becomes the body. */
+static void
+reply_csv(struct api_reply *reply, struct csv_buf *b)
+{
+    if (b->failed || b->data == NULL) {
+        csv_free(b);
+        api_reply_json(reply, 500, NULL);
+        return;
+    }
+    reply->status = 200;
+    reply->content_type = "text/csv; charset=utf-8";
+    reply->body = b->data;
+    reply->len = b->len;
+    b->data = NULL;
+    csv_free(b);
+}
+
+
+/* Sets up the walk: the CSV header line, or {"customers": []}. */
+static cJSON *
+start_walk(struct unopened_walk *w)
+{
+    cJSON *doc;
+
+    if (w->csv) {
+        csv_header(&w->buf);
+        return NULL;
+    }
+    doc = cJSON_CreateObject();
+    if (doc == NULL)
+        return NULL;
+    w->customers = cJSON_AddArrayToObject(doc, "customers");
+    if (w->customers == NULL) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+
+/*
+ * GET /api/v1/unopened?min_value=&older_than=&format=
+ *
+ * The call list: customers with value >= min_value who were sent at
+ * least one reply more than older_than ago and have never opened any
+ * reply (no recorded GET of any of their replies' pixels).
+ * Confirmations neither qualify a customer nor count as opened.
+ */
+void
+api_unopened_get(struct api *api, const struct api_request *req,
+                 const char *arg, struct api_reply *reply)
+{
+    char err[API_ERR_MAX];
+    struct unopened_query q;
+    struct unopened_walk w;
+    struct store *st;
+    cJSON *doc;
+    int rc;
+
+    (void) arg;
+    if (read_unopened_query(req, &q, err, sizeof err) != 0) {
+        api_reply_error(reply, 400, "%s", err);
+        return;
+    }
+    memset(&w, 0, sizeof w);
+    w.csv = q.csv;
+    doc = start_walk(&w);
+    if (!w.csv && doc == NULL) {
+        api_reply_json(reply, 500, NULL);
+        return;
+    }
+
+    st = api_store_take(api);
+    rc = store_unopened(st, q.min_value, q.sent_before_ms, unopened_row, &w);
+    if (rc < 0)
+        api_reply_store_error(reply, st, rc, "unopened");
+    api_store_give(api, st);
+
+    if (rc == STORE_OK && w.csv)
+        reply_csv(reply, &w.buf);
+    else if (rc == STORE_OK)
+        api_reply_json(reply, 200, doc);
+    else if (rc > 0)
+        api_reply_json(reply, 500, NULL);
+    if (rc != STORE_OK) {
+        cJSON_Delete(doc);
+        csv_free(&w.buf);
+    }
+}
