@@ -7,7 +7,8 @@
  * has one, API worker threads share a small pool).
  *
  * Times are UTC milliseconds since the Unix epoch.  Strings handed to
- * callbacks live only for the duration of the callback.
+ * callbacks live only for the duration of the callback, and a callback
+ * must not call back into the same handle (its walk is still running).
  */
 #ifndef BEACON_STORE_H
 #define BEACON_STORE_H
