@@ -30,7 +30,9 @@ RUN apt-get update \
     && chown beacon:beacon /data
 COPY --from=build /build/beacon /usr/local/bin/beacon
 COPY --from=build /src/static /usr/share/beacon/static
-ENV BEACON_STATIC_DIR=/usr/share/beacon/static
+COPY --from=build /src/rules /usr/share/beacon/rules
+ENV BEACON_STATIC_DIR=/usr/share/beacon/static \
+    BEACON_RULES=/usr/share/beacon/rules/beacon.rules
 USER beacon
 WORKDIR /data
 VOLUME /data

@@ -10,12 +10,16 @@
 #include <string.h>
 
 #include "server/log.h"
+#include "store/store.h"
 
 #ifndef BEACON_STATIC_DIR
 #define BEACON_STATIC_DIR "static"
 #endif
+#ifndef BEACON_RULES_FILE
+#define BEACON_RULES_FILE "rules/beacon.rules"
+#endif
 
-enum opt_type { OPT_STRING, OPT_UINT };
+enum opt_type { OPT_STRING, OPT_UINT, OPT_CIDRS };
 
 struct opt {
     const char *flag;
@@ -41,6 +45,11 @@ static const struct opt opts[] = {
       "what pixel URLs start with (default http://LISTEN)" },
     { "--static-dir", "BEACON_STATIC_DIR", OPT_STRING, FIELD(static_dir),
       0, 0, "files served under /" },
+    { "--rules", "BEACON_RULES", OPT_STRING, FIELD(rules), 0, 0,
+      "rules that tell people from machines (reloaded on SIGHUP)" },
+    { "--trusted-proxy", "BEACON_TRUSTED_PROXY", OPT_CIDRS, FIELD(trusted),
+      0, 0, "CIDR of a reverse proxy whose X-Forwarded-For is believed; "
+      "repeatable (env: comma-separated)" },
     { "--log-level", "BEACON_LOG_LEVEL", OPT_STRING, FIELD(log_level), 0, 0,
       "debug, info, warn or error" },
     { "--threads", "BEACON_THREADS", OPT_UINT, FIELD(threads), 1, 64,
@@ -51,7 +60,13 @@ static const struct opt opts[] = {
       FIELD(idle_timeout_s), 1, 3600, "seconds before an idle "
       "connection is closed" },
     { "--queue-size", "BEACON_QUEUE_SIZE", OPT_UINT, FIELD(queue_size),
-      16, 1000000, "opens waiting to be written, at most" },
+      16, 1000000, "fetches waiting to be written, at most" },
+    { "--fetch-rows-max", "BEACON_FETCH_ROWS_MAX", OPT_UINT,
+      FIELD(fetch_rows_max), 1, 100000, "fetch rows kept per message; "
+      "later fetches are only counted" },
+    { "--clip-threshold", "BEACON_CLIP_THRESHOLD", OPT_UINT,
+      FIELD(clip_threshold), 1, 10000000, "HTML size in bytes from which "
+      "the pixel goes at the top (Gmail clips near 102 kB)" },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -66,11 +81,45 @@ config_defaults(struct serve_config *c)
     c->key_file = "data/signing.key";
     c->api_key_file = "data/api.key";
     c->static_dir = BEACON_STATIC_DIR;
+    c->rules = BEACON_RULES_FILE;
     c->log_level = "info";
     c->threads = 2;
     c->max_connections = 4096;
     c->idle_timeout_s = 30;
     c->queue_size = 8192;
+    c->fetch_rows_max = STORE_FETCH_ROWS_DEFAULT;
+    c->clip_threshold = 90000;
+}
+
+
+/* Adds the comma-separated networks in value to c->trusted. */
+static int
+add_cidrs(struct serve_config *c, const char *value, const char *source,
+          char *err, size_t errlen)
+{
+    char buf[64];
+
+    while (*value != '\0') {
+        size_t len = strcspn(value, ",");
+
+        if (len == 0 || len >= sizeof(buf)
+            || c->n_trusted == CONFIG_TRUSTED_MAX) {
+            snprintf(err, errlen, "%s: expected at most %d networks like "
+                     "10.0.0.0/8, got \"%s\"", source, CONFIG_TRUSTED_MAX,
+                     value);
+            return -1;
+        }
+        memcpy(buf, value, len);
+        buf[len] = '\0';
+        if (cidr_parse(buf, &c->trusted[c->n_trusted]) != 0) {
+            snprintf(err, errlen, "%s: \"%s\" is not a network (CIDR)",
+                     source, buf);
+            return -1;
+        }
+        c->n_trusted++;
+        value += len + (value[len] == ',');
+    }
+    return 0;
 }
 
 
@@ -81,6 +130,10 @@ set_value(struct serve_config *c, const struct opt *o, const char *value,
     char *p = (char *) c + o->offset;
     unsigned long v;
     char *end;
+
+    if (o->type == OPT_CIDRS) {
+        return add_cidrs(c, value, source, err, errlen);
+    }
 
     if (o->type == OPT_STRING) {
         if (value[0] == '\0') {
@@ -122,6 +175,8 @@ static int
 parse_args(struct serve_config *c, int argc, char **argv, int *help,
            char *err, size_t errlen)
 {
+    int cidrs_seen = 0;
+
     for (int i = 0; i < argc; i++) {
         const char *arg = argv[i];
         const char *eq = strchr(arg, '=');
@@ -147,9 +202,41 @@ parse_args(struct serve_config *c, int argc, char **argv, int *help,
             snprintf(err, errlen, "%s needs a value", o->flag);
             return -1;
         }
+        /* Flags replace the environment's list rather than add to it. */
+        if (o->type == OPT_CIDRS && !cidrs_seen) {
+            c->n_trusted = 0;
+            cidrs_seen = 1;
+        }
         if (set_value(c, o, value, o->flag, err, errlen) != 0) {
             return -1;
         }
+    }
+    return 0;
+}
+
+
+/*
+ * The base URL must be an absolute http(s) URL with a host; one trailing
+ * slash is dropped so "URL/p/..." never doubles it.
+ */
+static int
+check_base_url(struct serve_config *c, char *err, size_t errlen)
+{
+    const char *u = c->base_url;
+    const char *host = strncmp(u, "https://", 8) == 0 ? u + 8
+                       : strncmp(u, "http://", 7) == 0 ? u + 7 : NULL;
+    size_t len = strlen(u);
+
+    if (host == NULL || *host == '\0' || *host == '/' || len >= 200
+        || strpbrk(u, " \"'<>\\?#") != NULL) {
+        snprintf(err, errlen, "--base-url: expected http://HOST[:PORT][/PATH] "
+                 "or https://..., got \"%.200s\"", u);
+        return -1;
+    }
+    if (u[len - 1] == '/') {
+        snprintf(c->base_url_buf, sizeof(c->base_url_buf), "%.*s",
+                 (int) (len - 1), u);
+        c->base_url = c->base_url_buf;
     }
     return 0;
 }
@@ -173,6 +260,9 @@ config_parse(struct serve_config *c, int argc, char **argv, int *help,
         return -1;
     }
 
+    if (c->base_url != NULL && check_base_url(c, err, errlen) != 0) {
+        return -1;
+    }
     if (log_level_parse(c->log_level) < 0) {
         snprintf(err, errlen, "--log-level: expected debug, info, warn or "
                  "error, got \"%s\"", c->log_level);
@@ -189,13 +279,15 @@ config_usage(FILE *out)
 
     config_defaults(&d);
     fprintf(out, "usage: beacon serve [FLAGS]\n\n"
-            "Serves the pixel, the JSON API and the dashboard.\n\n");
+            "Serves the pixel, the JSON API and the static pages.\n\n");
     for (size_t i = 0; i < N_OPTS; i++) {
         const char *p = (const char *) &d + opts[i].offset;
 
         fprintf(out, "  %-18s %s\n  %-18s env %s", opts[i].flag,
                 opts[i].help, "", opts[i].env);
-        if (opts[i].type == OPT_UINT) {
+        if (opts[i].type == OPT_CIDRS) {
+            fputc('\n', out);
+        } else if (opts[i].type == OPT_UINT) {
             unsigned u;
 
             memcpy(&u, p, sizeof(u));

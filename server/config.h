@@ -8,6 +8,10 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "server/cidr.h"
+
+#define CONFIG_TRUSTED_MAX 32
+
 struct serve_config {
     const char *listen;
     const char *db;
@@ -15,11 +19,17 @@ struct serve_config {
     const char *api_key_file;
     const char *base_url;           /* NULL: http:// + the listen address */
     const char *static_dir;
+    const char *rules;
     const char *log_level;
     unsigned threads;
     unsigned max_connections;
     unsigned idle_timeout_s;
     unsigned queue_size;
+    unsigned fetch_rows_max;
+    unsigned clip_threshold;
+    struct cidr trusted[CONFIG_TRUSTED_MAX];
+    size_t n_trusted;
+    char base_url_buf[200];         /* base_url without a trailing '/' */
 };
 
 void config_defaults(struct serve_config *c);

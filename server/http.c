@@ -1,8 +1,9 @@
 /*
  * http.c - routes requests arriving on libmicrohttpd.
  *
- * /p/<token>[.gif]  the pixel: always the same GIF; a valid GET is handed
- *                   to the writer as an open, nothing else happens here.
+ * /p/<token>[.gif]  the pixel: always the same GIF; a valid GET or HEAD
+ *                   is handed to the writer as a fetch (classified there,
+ *                   off this path), nothing else happens here.
  * /api/..., /healthz  collected (body bounded) and passed to api_handle().
  * anything else     a file loaded from the static directory at start.
  *
@@ -53,6 +54,8 @@ struct http_server {
     const struct keyring *keys;
     struct writer *writer;
     struct api *api;
+    const struct cidr *trusted;
+    size_t n_trusted;
 };
 
 /* Markers for routes that need no per-request state; never written. */
@@ -94,18 +97,46 @@ reply_json_error(struct MHD_Connection *conn, unsigned status,
 }
 
 
+/* Queues the fetch: client network, User-Agent and Referer host. */
+static void
+record_fetch(struct http_server *srv, struct MHD_Connection *conn,
+             uint64_t id, int is_head)
+{
+    const union MHD_ConnectionInfo *ci;
+    struct cidr_addr peer, client;
+    char addr[STORE_ADDR_MAX];
+    char referer[STORE_REFERER_MAX];
+
+    ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+    if (ci == NULL
+        || cidr_addr_from_sockaddr(ci->client_addr, &peer) != 0) {
+        pixel_addr_truncate(NULL, addr);
+    } else {
+        pixel_client_addr(&peer,
+                          MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                              "X-Forwarded-For"),
+                          srv->trusted, srv->n_trusted, &client);
+        pixel_addr_truncate(&client, addr);
+    }
+    pixel_referer_host(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                           MHD_HTTP_HEADER_REFERER), referer);
+
+    writer_push(srv->writer, (int64_t) id, clock_now_ms(), is_head, addr,
+                MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+                    MHD_HTTP_HEADER_USER_AGENT), referer);
+}
+
+
 static enum MHD_Result
 handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
              const char *url, const char *method)
 {
-    const union MHD_ConnectionInfo *ci;
-    char addr[STORE_ADDR_MAX];
     uint64_t id;
     const char *tok;
     size_t len;
-    int is_get = strcmp(method, MHD_HTTP_METHOD_GET) == 0;
+    int is_head = strcmp(method, MHD_HTTP_METHOD_HEAD) == 0;
 
-    if (!is_get && strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
+    if (!is_head && strcmp(method, MHD_HTTP_METHOD_GET) != 0) {
         return reply_json_error(conn, MHD_HTTP_METHOD_NOT_ALLOWED,
                                 "method not allowed", "GET, HEAD");
     }
@@ -113,13 +144,12 @@ handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
     if (pixel_token_from_path(url, &tok, &len) != 0
         || token_verify(srv->keys, tok, len, &id) != 0) {
         atomic_fetch_add(&tokens_rejected, 1);
-    } else if (is_get) {
-        ci = MHD_get_connection_info(conn,
-                                     MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        pixel_addr_truncate(ci == NULL ? NULL : ci->client_addr, addr);
-        writer_push(srv->writer, (int64_t) id, clock_now_ms(), addr,
-                    MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                        MHD_HTTP_HEADER_USER_AGENT));
+        log_msg(LOG_DEBUG, "pixel.rejected", "method=%s path_len=%zu",
+                method, strlen(url));
+    } else {
+        record_fetch(srv, conn, id, is_head);
+        log_msg(LOG_DEBUG, "pixel.fetch", "method=%s message=%llu", method,
+                (unsigned long long) id);
     }
 
     return MHD_queue_response(conn, MHD_HTTP_OK, srv->gif);
@@ -196,6 +226,12 @@ handle_api(struct http_server *srv, struct MHD_Connection *conn,
     if (reply.allow != NULL) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply.allow);
     }
+    if (reply.status == MHD_HTTP_UNAUTHORIZED) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
+                                "Bearer realm=\"beacon\"");
+    }
+    log_msg(LOG_DEBUG, "api.request", "method=%s path=%s status=%u", method,
+            url, reply.status);
     ret = MHD_queue_response(conn, reply.status, r);
     MHD_destroy_response(r);
     return ret;
@@ -323,6 +359,52 @@ on_mhd_log(void *cls, const char *fmt, va_list ap)
     n = strcspn(msg, "\r\n");
     msg[n] = '\0';
     log_msg(LOG_WARN, "http.library", "msg=\"%s\"", msg);
+}
+
+
+static int
+hex_value(char c)
+{
+    if (c >= '0' && c <= '9') {
+        return c - '0';
+    }
+    if (c >= 'a' && c <= 'f') {
+        return c - 'a' + 10;
+    }
+    if (c >= 'A' && c <= 'F') {
+        return c - 'A' + 10;
+    }
+    return -1;
+}
+
+
+/*
+ * Decodes %HH in the path and query arguments, except %00: a NUL would
+ * silently cut "/healthz%00x" down to "/healthz" for every C string
+ * comparison after it, so it stays as the three characters and matches
+ * no route and no token.
+ */
+static size_t
+unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+    char *out = s;
+    const char *in = s;
+
+    (void) cls;
+    (void) conn;
+    while (*in != '\0') {
+        int hi = in[0] == '%' ? hex_value(in[1]) : -1;
+        int lo = hi >= 0 ? hex_value(in[2]) : -1;
+
+        if (lo >= 0 && (hi | lo) != 0) {
+            *out++ = (char) (hi * 16 + lo);
+            in += 3;
+        } else {
+            *out++ = *in++;
+        }
+    }
+    *out = '\0';
+    return (size_t) (out - s);
 }
 
 
@@ -459,6 +541,8 @@ http_start(struct http_server **out, const struct http_config *cfg,
     srv->keys = cfg->keys;
     srv->writer = cfg->writer;
     srv->api = cfg->api;
+    srv->trusted = cfg->trusted;
+    srv->n_trusted = cfg->n_trusted;
 
     srv->gif = gif_response_new();
     if (srv->gif == NULL
@@ -480,6 +564,7 @@ http_start(struct http_server **out, const struct http_config *cfg,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
+        MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, srv,
         MHD_OPTION_END);
     if (srv->daemon == NULL) {
         snprintf(err, errlen, "http: libmicrohttpd would not start");

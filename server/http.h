@@ -8,6 +8,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "server/cidr.h"
+
 struct api;
 struct keyring;
 struct writer;
@@ -23,6 +25,8 @@ struct http_config {
     struct writer *writer;          /* receives opens */
     struct api *api;                /* answers /api/ and /healthz */
     const char *static_dir;         /* files served under /, or NULL */
+    const struct cidr *trusted;     /* proxies whose X-Forwarded-For */
+    size_t n_trusted;               /* is believed */
 };
 
 struct http_server;

@@ -17,6 +17,7 @@
 #include <sodium.h>
 
 #include "api/api.h"
+#include "server/classify.h"
 #include "server/config.h"
 #include "server/http.h"
 #include "server/keys.h"
@@ -29,10 +30,17 @@
 static const char usage_text[] =
     "usage: beacon COMMAND [FLAGS]\n\n"
     "Commands:\n"
-    "  serve     serve the pixel, the JSON API and the dashboard\n"
-    "  keygen    create a signing key file\n\n"
+    "  serve       serve the pixel, the JSON API and the static pages\n"
+    "  keygen      create a signing key file\n"
+    "  reclassify  run the rules again over every stored fetch\n\n"
     "beacon COMMAND --help tells more; beacon --version prints the "
     "version.\n";
+
+static const char reclassify_usage[] =
+    "usage: beacon reclassify --db PATH --rules PATH\n\n"
+    "Classifies every stored fetch again with the rules file, from the\n"
+    "evidence stored with it, and brings the reports in line.  Safe while\n"
+    "the server runs (it waits for the database lock).\n";
 
 static const char keygen_usage[] =
     "usage: beacon keygen --key-file PATH\n\n"
@@ -87,20 +95,34 @@ print_banner(const char *url, const char *base_url,
 }
 
 
-/* Blocks until SIGINT or SIGTERM; returns the signal. */
+/*
+ * Blocks until SIGINT or SIGTERM and returns it; on SIGHUP reloads the
+ * rules file (keeping the old rules when the new file is bad).
+ */
 static int
-wait_for_stop(const sigset_t *set)
+wait_for_stop(const sigset_t *set, struct classifier *classifier)
 {
+    char err[ERR_LEN];
     int sig = 0;
 
-    while (sigwait(set, &sig) != 0 || (sig != SIGINT && sig != SIGTERM)) {
+    for (;;) {
+        if (sigwait(set, &sig) != 0) {
+            continue;
+        }
+        if (sig == SIGINT || sig == SIGTERM) {
+            return sig;
+        }
+        /* A bad file is logged by the classifier, which keeps its rules. */
+        if (sig == SIGHUP) {
+            (void) classifier_reload(classifier, err, sizeof(err));
+        }
     }
-    return sig;
 }
 
 
 struct running {
     struct keyring keys;
+    struct classifier *classifier;
     char api_key[KEYS_API_KEY_MAX];
     struct writer *writer;
     struct api *api;
@@ -115,16 +137,21 @@ start_store_side(struct running *run, const struct serve_config *c,
     struct api_config acfg;
     struct store *st;
 
-    if (make_parent_dirs(c->db, err, errlen) != 0
-        || store_open(&st, c->db, err, errlen) != STORE_OK
-        || writer_start(&run->writer, st, c->queue_size, err, errlen) != 0) {
+    if (classifier_new(&run->classifier, c->rules, err, errlen) != 0
+        || make_parent_dirs(c->db, err, errlen) != 0
+        || store_open(&st, c->db, err, errlen) != STORE_OK) {
+        return -1;
+    }
+    store_set_fetch_rows_max(st, c->fetch_rows_max);
+    if (writer_start(&run->writer, st, c->queue_size, classifier_classify,
+                     run->classifier, err, errlen) != 0) {
         return -1;
     }
 
     acfg = (struct api_config) {
         .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,
         .base_url = base_url, .writer = run->writer,
-        .counters = counters_fill
+        .counters = counters_fill, .clip_threshold = c->clip_threshold
     };
     return api_new(&run->api, &acfg, err, errlen);
 }
@@ -164,6 +191,7 @@ stop_all(struct running *run)
     http_stop(run->http);
     writer_stop(run->writer);
     api_free(run->api);
+    classifier_free(run->classifier);
     keys_clear(&run->keys);
     sodium_memzero(run->api_key, sizeof(run->api_key));
 }
@@ -216,7 +244,8 @@ cmd_serve(int argc, char **argv)
         .listen_fd = fd, .threads = c.threads,
         .max_connections = c.max_connections,
         .idle_timeout_s = c.idle_timeout_s, .keys = &run.keys,
-        .writer = run.writer, .api = run.api, .static_dir = c.static_dir
+        .writer = run.writer, .api = run.api, .static_dir = c.static_dir,
+        .trusted = c.trusted, .n_trusted = c.n_trusted
     };
     if (http_start(&run.http, &hcfg, err, sizeof(err)) != 0) {
         goto fail;
@@ -225,7 +254,7 @@ cmd_serve(int argc, char **argv)
     log_msg(LOG_INFO, "serve.started", "url=%s db=%s threads=%u", url, c.db,
             c.threads);
     print_banner(url, base_url, &c);
-    sig = wait_for_stop(&set);
+    sig = wait_for_stop(&set, run.classifier);
     log_msg(LOG_INFO, "serve.stopping", "signal=%d", sig);
     stop_all(&run);
     log_msg(LOG_INFO, "serve.stopped", "clean=1");
@@ -248,7 +277,11 @@ cmd_keygen(int argc, char **argv)
         if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
             fputs(keygen_usage, stdout);
             return 0;
-        } else if (strcmp(argv[i], "--key-file") == 0 && i + 1 < argc) {
+        } else if (strcmp(argv[i], "--key-file") == 0) {
+            if (i + 1 == argc) {
+                fprintf(stderr, "beacon keygen: --key-file needs a value\n");
+                return 2;
+            }
             path = argv[++i];
         } else if (strncmp(argv[i], "--key-file=", 11) == 0) {
             path = argv[i] + 11;
@@ -269,6 +302,69 @@ cmd_keygen(int argc, char **argv)
     }
     printf("created %s\n", path);
     return 0;
+}
+
+
+static void
+classify_with_rules(void *ctx, const struct store_fetch_facts *f,
+                    struct store_verdict *v)
+{
+    rules_classify(ctx, f, v);
+}
+
+
+static int
+cmd_reclassify(int argc, char **argv)
+{
+    const char *db = NULL, *rules_path = NULL;
+    struct rules *rules = NULL;
+    struct store *st = NULL;
+    int64_t rows = 0, changed = 0;
+    char err[ERR_LEN];
+    int rc = 1;
+
+    for (int i = 0; i < argc; i++) {
+        if (strcmp(argv[i], "--help") == 0 || strcmp(argv[i], "-h") == 0) {
+            fputs(reclassify_usage, stdout);
+            return 0;
+        } else if (strcmp(argv[i], "--db") == 0 && i + 1 < argc) {
+            db = argv[++i];
+        } else if (strcmp(argv[i], "--rules") == 0 && i + 1 < argc) {
+            rules_path = argv[++i];
+        } else {
+            fprintf(stderr, "beacon reclassify: unknown argument \"%s\" "
+                    "(see beacon reclassify --help)\n", argv[i]);
+            return 2;
+        }
+    }
+    if (db == NULL || rules_path == NULL) {
+        fprintf(stderr, "beacon reclassify: --db and --rules are "
+                "required\n");
+        return 2;
+    }
+
+    /* An existing database only: reclassifying must not create one. */
+    if (access(db, R_OK | W_OK) != 0) {
+        snprintf(err, sizeof(err), "cannot use %.200s: %s", db,
+                 strerror(errno));
+    } else if (rules_load(&rules, rules_path, err, sizeof(err)) == 0
+               && store_open(&st, db, err, sizeof(err)) == STORE_OK) {
+        if (store_reclassify(st, classify_with_rules, rules, &rows,
+                             &changed) == STORE_OK) {
+            printf("reclassified %lld fetch rows, %lld changed class\n",
+                   (long long) rows, (long long) changed);
+            rc = 0;
+        } else {
+            snprintf(err, sizeof(err), "%s", store_errmsg(st));
+        }
+    }
+
+    if (rc != 0) {
+        fprintf(stderr, "beacon reclassify: %s\n", err);
+    }
+    store_close(st);
+    rules_free(rules);
+    return rc;
 }
 
 
@@ -295,6 +391,9 @@ main(int argc, char **argv)
     }
     if (strcmp(argv[1], "keygen") == 0) {
         return cmd_keygen(argc - 2, argv + 2);
+    }
+    if (strcmp(argv[1], "reclassify") == 0) {
+        return cmd_reclassify(argc - 2, argv + 2);
     }
 
     fprintf(stderr, "beacon: unknown command \"%s\" (see beacon --help)\n",

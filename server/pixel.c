@@ -4,7 +4,9 @@
  */
 #include "server/pixel.h"
 
+#include <ctype.h>
 #include <string.h>
+#include <strings.h>
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -54,35 +56,138 @@ pixel_token_from_path(const char *path, const char **tok, size_t *len)
 
 
 void
-pixel_addr_truncate(const struct sockaddr *sa, char out[STORE_ADDR_MAX])
+pixel_addr_truncate(const struct cidr_addr *a, char out[STORE_ADDR_MAX])
 {
-    static const uint8_t v4_mapped[12] = {
-        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff
-    };
+    uint8_t b[16];
 
-    if (sa != NULL && sa->sa_family == AF_INET) {
-        struct in_addr a = ((const struct sockaddr_in *) sa)->sin_addr;
-
-        a.s_addr &= htonl(0xffffff00u);
-        inet_ntop(AF_INET, &a, out, STORE_ADDR_MAX);
+    if (a == NULL || (a->family != AF_INET && a->family != AF_INET6)) {
+        strcpy(out, "unknown");
         return;
     }
 
-    if (sa != NULL && sa->sa_family == AF_INET6) {
-        struct in6_addr a = ((const struct sockaddr_in6 *) sa)->sin6_addr;
+    memcpy(b, a->bytes, sizeof(b));
+    if (a->family == AF_INET) {
+        b[3] = 0;
+    } else {
+        memset(b + 6, 0, 10);
+    }
+    inet_ntop(a->family, b, out, STORE_ADDR_MAX);
+}
 
-        if (memcmp(a.s6_addr, v4_mapped, sizeof(v4_mapped)) == 0) {
-            struct in_addr v4;
 
-            memcpy(&v4.s_addr, a.s6_addr + 12, 4);
-            v4.s_addr &= htonl(0xffffff00u);
-            inet_ntop(AF_INET, &v4, out, STORE_ADDR_MAX);
+void
+pixel_referer_host(const char *referer, char out[STORE_REFERER_MAX])
+{
+    const char *p;
+    size_t n = 0;
+
+    out[0] = '\0';
+    if (referer == NULL) {
+        return;
+    }
+    if (strncasecmp(referer, "https://", 8) == 0) {
+        p = referer + 8;
+    } else if (strncasecmp(referer, "http://", 7) == 0) {
+        p = referer + 7;
+    } else {
+        return;
+    }
+
+    /* Skip user information, which a browser never sends but a forger may. */
+    const char *end = p + strcspn(p, "/?#");
+    const char *at = memchr(p, '@', (size_t) (end - p));
+    if (at != NULL) {
+        p = at + 1;
+    }
+
+    while (p < end && *p != ':' && n < STORE_REFERER_MAX - 1) {
+        char c = *p++;
+
+        if (!isalnum((unsigned char) c) && c != '-' && c != '.') {
+            out[0] = '\0';
             return;
         }
-        memset(a.s6_addr + 6, 0, 10);
-        inet_ntop(AF_INET6, &a, out, STORE_ADDR_MAX);
+        out[n++] = (char) tolower((unsigned char) c);
+    }
+    out[n] = '\0';
+}
+
+
+static int
+is_trusted(const struct cidr_addr *a, const struct cidr *trusted, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        if (cidr_contains(&trusted[i], a)) {
+            return 1;
+        }
+    }
+    return 0;
+}
+
+
+/*
+ * Parses the entry of an X-Forwarded-For list that ends just before end
+ * and starts after the previous comma; sets *start to that comma (or the
+ * list's start).  -1 when it is not an address.
+ */
+static int
+parse_hop(const char *list, const char *end, const char **start,
+          struct cidr_addr *out)
+{
+    const char *b = end;
+    char buf[64];
+    size_t len;
+
+    while (b > list && b[-1] != ',') {
+        b--;
+    }
+    *start = b > list ? b - 1 : list;
+
+    while (b < end && (*b == ' ' || *b == '\t')) {
+        b++;
+    }
+    while (end > b && (end[-1] == ' ' || end[-1] == '\t')) {
+        end--;
+    }
+    if (end - b >= 2 && *b == '[' && end[-1] == ']') {
+        b++;
+        end--;
+    }
+    len = (size_t) (end - b);
+    if (len == 0 || len >= sizeof(buf)) {
+        return -1;
+    }
+    memcpy(buf, b, len);
+    buf[len] = '\0';
+    return cidr_addr_parse(buf, out);
+}
+
+
+void
+pixel_client_addr(const struct cidr_addr *peer, const char *xff,
+                  const struct cidr *trusted, size_t n,
+                  struct cidr_addr *out)
+{
+    const char *end;
+    struct cidr_addr hop;
+
+    *out = *peer;
+    if (xff == NULL || n == 0 || !is_trusted(peer, trusted, n)) {
         return;
     }
 
-    strcpy(out, "unknown");
+    /* Bounded by the header size libmicrohttpd accepts. */
+    end = xff + strlen(xff);
+    while (end > xff) {
+        const char *start;
+
+        if (parse_hop(xff, end, &start, &hop) != 0) {
+            return;
+        }
+        *out = hop;
+        if (!is_trusted(&hop, trusted, n)) {
+            return;
+        }
+        end = start;
+    }
 }

@@ -75,37 +75,153 @@ struct store_message_in {
 int store_message_add(struct store *st, const struct store_message_in *m,
                       int64_t *id);
 
+/*
+ * What a fetch is, once classified.  The names (store_class_name) are what
+ * the API shows and the rules file uses.  HEAD requests are recorded as
+ * head_probe and are never opens.
+ */
+enum store_class {
+    STORE_HUMAN = 0,            /* a person's mail client */
+    STORE_PROXY,                /* a provider's image proxy, for a person */
+    STORE_PRIVACY_PREFETCH,     /* Apple MPP and the like: delivered only */
+    STORE_SCANNER,              /* security gateway, link checker, script */
+    STORE_INTERNAL,             /* the team's own view of the sent copy */
+    STORE_HEAD_PROBE,           /* a HEAD request */
+    STORE_N_CLASSES
+};
+
+/* "human", "proxy", ...; NULL for a value out of range. */
+const char *store_class_name(int cls);
+
+/* The class named s, or -1. */
+int store_class_parse(const char *s);
+
+/* A class that counts as a person opening the mail (human, proxy). */
+#define STORE_CLASS_IS_OPEN(c) ((c) == STORE_HUMAN || (c) == STORE_PROXY)
+
+#define STORE_REFERER_MAX 256       /* referer host, NUL included */
+#define STORE_RULE_MAX 48           /* rule id, NUL included */
+#define STORE_REASON_MAX 160        /* reason text, NUL included */
+
+/* Identical fetches (message, network, User-Agent) within this collapse. */
+#define STORE_COLLAPSE_MS 60000
+/* A burst: fetches from one network within this of registration. */
+#define STORE_BURST_MS 60000
+/* Rows kept per message unless store_set_fetch_rows_max() says else. */
+#define STORE_FETCH_ROWS_DEFAULT 100
+
 /* One fetch of a pixel, as the writer hands it to the store. */
-struct store_open_rec {
+struct store_fetch_rec {
     int64_t message_id;
     int64_t at_ms;
+    int is_head;
     char addr[STORE_ADDR_MAX];          /* already truncated */
     char user_agent[STORE_UA_MAX + 1];
+    char referer_host[STORE_REFERER_MAX];   /* "" when none */
 };
 
 /*
- * Writes n opens in one transaction.  An open whose message does not
- * exist is skipped and counted in *unknown.  On failure nothing of the
- * batch is written and the caller may retry it.
+ * The evidence a classifier sees.  Everything here is stored with the
+ * fetch, so a later reclassification sees the same.
  */
-int store_opens_write(struct store *st, const struct store_open_rec *v,
-                      size_t n, size_t *unknown);
+struct store_fetch_facts {
+    int is_head;
+    const char *user_agent;         /* "" when none */
+    const char *network;            /* the truncated address */
+    const char *referer_host;       /* "" when none */
+    int64_t secs_since_send;        /* since registration, server clock,
+                                     * never negative */
+    unsigned burst_clients;         /* distinct User-Agents that fetched
+                                     * this message from this network
+                                     * within STORE_BURST_MS of
+                                     * registration, this one included;
+                                     * 0 for a fetch after that window */
+};
+
+struct store_verdict {
+    int cls;                        /* enum store_class */
+    int whole_burst;                /* rests on the burst: earlier fetches
+                                     * of the burst take this verdict */
+    char rule[STORE_RULE_MAX];
+    char reason[STORE_REASON_MAX];
+};
+
+/* Fills *out for the fetch described by f.  Must not fail. */
+typedef void store_classify_fn(void *ctx, const struct store_fetch_facts *f,
+                               struct store_verdict *out);
+
+/* Stored fetch rows per message; beyond it fetches are only counted. */
+void store_set_fetch_rows_max(struct store *st, unsigned n);
+
+struct store_write_result {
+    size_t unknown;                 /* no such message: skipped */
+    size_t collapsed;               /* counted on an identical earlier row */
+    size_t not_kept;                /* over the rows cap: counted only */
+};
 
 /*
- * One row of a ticket: a message, and at most one of its opens
- * (has_open is 0 for a message with no opens).  Rows come ordered by
- * message sent_at then id, and by open time within a message.
+ * Writes n fetches in one transaction, classifying each with classify.
+ * Every fetch of a known message is counted exactly on its message, by
+ * class.  A fetch identical to one within STORE_COLLAPSE_MS (same message,
+ * network, User-Agent, HEAD-ness) adds to that row's count; past the rows
+ * cap only the counts grow.  A whole_burst verdict relabels the earlier
+ * fetches of its burst.  On failure nothing of the batch is written and
+ * the caller may retry it.
+ */
+int store_fetches_write(struct store *st, const struct store_fetch_rec *v,
+                        size_t n, store_classify_fn *classify, void *ctx,
+                        struct store_write_result *res);
+
+/*
+ * Classifies every stored fetch row again, in order, with the same
+ * evidence (bursts recomputed from the rows), and brings every message's
+ * counts and open times in line.  Fetches that were only counted (over
+ * the rows cap) keep their class.  *changed counts rows whose class
+ * changed.  One transaction.
+ */
+int store_reclassify(struct store *st, store_classify_fn *classify,
+                     void *ctx, int64_t *rows, int64_t *changed);
+
+/*
+ * A customer answered a ticket: every message of ticket_id to recipient
+ * (compared case-insensitively) sent at or before at_ms counts as opened
+ * (reason "replied") and reached; the customer's last reply time moves
+ * to at_ms if later.  *marked is the number of messages marked.
+ * STORE_NOTFOUND when the ticket has no message to that recipient.
+ */
+int store_reply_record(struct store *st, const char *ticket_id,
+                       const char *recipient, int64_t at_ms,
+                       int64_t *marked);
+
+/*
+ * One row of a ticket: a message with its figures, and at most one of its
+ * stored fetch rows (has_fetch is 0 for a message with none).  Rows come
+ * ordered by message sent_at then id, and by fetch time within a message.
  */
 struct store_ticket_row {
     int64_t message_id;
     const char *recipient;
     const char *kind;
     int64_t sent_at_ms;
+    int64_t registered_at_ms;
     const char *header_message_id;      /* NULL when not given */
-    int has_open;
-    int64_t open_at_ms;
-    const char *open_addr;
-    const char *open_user_agent;
+    int64_t first_open_at_ms;           /* 0: never opened */
+    int64_t reached_at_ms;              /* 0: no delivery evidence */
+    int64_t replied_at_ms;              /* 0: no reply recorded */
+    int64_t by_class[STORE_N_CLASSES];  /* every fetch, counted */
+    int64_t not_kept;                   /* fetches over the rows cap */
+
+    int has_fetch;
+    int64_t fetch_at_ms;                /* first of the collapsed run */
+    int64_t fetch_last_at_ms;           /* last of the collapsed run */
+    int64_t fetch_count;
+    int fetch_class;
+    const char *fetch_rule;
+    const char *fetch_reason;
+    const char *fetch_addr;
+    const char *fetch_user_agent;
+    const char *fetch_referer_host;
+    int64_t fetch_secs_since_send;
 };
 
 /*
@@ -119,15 +235,25 @@ int store_ticket_read(struct store *st, const char *ticket_id,
 
 /*
  * Per recipient domain, over messages with since_ms <= sent_at < until_ms:
- * sent is the number of messages, opened the number with at least one
- * open, fetches every recorded open of them, last_open_at_ms the newest
- * open (0 when none).  Rows come sorted by sent descending, then domain.
+ *   sent          messages;
+ *   reached       messages with delivery evidence: a fetch of any class
+ *                 but internal, or a customer reply;
+ *   opened        messages a person opened: a human or proxy fetch, or a
+ *                 customer reply (unique opens);
+ *   total_opens   human and proxy fetches, every one counted;
+ *   fetches       every recorded GET, any class;
+ *   by_class      every recorded fetch per class (head_probe: HEADs);
+ *   last_open_at  the newest human or proxy fetch or reply, 0 when none.
+ * Rows come sorted by sent descending, then domain.
  */
 struct store_domain_row {
     const char *domain;
     int64_t sent;
+    int64_t reached;
     int64_t opened;
+    int64_t total_opens;
     int64_t fetches;
+    int64_t by_class[STORE_N_CLASSES];
     int64_t last_open_at_ms;
 };
 
@@ -135,27 +261,52 @@ int store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
                   int (*cb)(void *ctx, const struct store_domain_row *r),
                   void *ctx);
 
+/* Why a customer is on the call list. */
+enum store_call_reason {
+    STORE_NEVER_FETCHED = 0,        /* no fetch of any kind */
+    STORE_MACHINE_ONLY,             /* reached a mailbox, never opened */
+    STORE_OPENED_NOTHING_RECENT,    /* opened earlier replies only */
+    STORE_N_REASONS
+};
+
+const char *store_reason_name(int reason);
+int store_reason_parse(const char *s);
+
 /*
- * The call list: customers with value >= min_value who were sent at least
- * one reply with sent_at <= sent_before_ms and have never opened any
- * reply.  replies counts all their replies; oldest/newest are the send
- * times of their oldest and newest reply; ticket_ids are distinct, in
- * order of first reply.  Sorted by value descending, then oldest first.
+ * The call list.  A customer's unopened replies are their replies sent
+ * after the newest reply of theirs that was opened (all replies when none
+ * was).  Listed: customers with value >= min_value, with an unopened
+ * reply sent at or before sent_before_ms, and no customer reply recorded
+ * at or after the oldest unopened one; only reasons in the reasons mask
+ * (bit 1u << reason; 0 means all).  Reason: opened_nothing_recent when
+ * any reply of theirs was opened, else machine_only when an unopened one
+ * was reached, else never_fetched.  replies counts all their replies;
+ * unopened, oldest/newest and ticket_ids (distinct, in order of first
+ * reply) describe the unopened ones.  Sorted by value descending, then
+ * oldest unopened first.
  */
+struct store_unopened_query {
+    double min_value;
+    int64_t sent_before_ms;
+    unsigned reasons;
+};
+
 struct store_unopened_row {
     const char *recipient;
     const char *name;                   /* NULL when unknown */
     const char *phone;                  /* NULL when unknown */
     double value;
+    int reason;                         /* enum store_call_reason */
     int64_t replies;
+    int64_t unopened;
     int64_t oldest_ms;
     int64_t newest_ms;
+    int64_t last_open_at_ms;            /* 0: never opened a reply */
     const char *const *ticket_ids;
     size_t n_ticket_ids;
 };
 
-int store_unopened(struct store *st, double min_value,
-                   int64_t sent_before_ms,
+int store_unopened(struct store *st, const struct store_unopened_query *q,
                    int (*cb)(void *ctx, const struct store_unopened_row *r),
                    void *ctx);
 

@@ -1,5 +1,5 @@
 /*
- * writer.c - the one thread that writes opens to the store.
+ * writer.c - the one thread that writes fetches to the store.
  *
  * Two fixed buffers: pixel threads append to the filling one under a
  * short lock; the writer swaps it for the empty one and commits what it
@@ -8,7 +8,7 @@
  * row per transaction cannot).  Nothing here allocates after start.
  *
  * A batch that fails (locked, read-only, full disk) is kept and retried
- * with a growing pause; new opens meanwhile fill the other buffer and,
+ * with a growing pause; new fetches meanwhile fill the other buffer and,
  * once it is full, are dropped and counted.  The reply to the reader
  * never depends on any of this.
  */
@@ -35,15 +35,17 @@ struct writer {
     pthread_cond_t progress;        /* a batch finished */
     pthread_t thread;
     struct store *st;
+    store_classify_fn *classify;
+    void *classify_ctx;
 
-    struct store_open_rec *bufs[2];
+    struct store_fetch_rec *bufs[2];
     size_t capacity;
-    struct store_open_rec *fill;    /* pixel threads append here */
+    struct store_fetch_rec *fill;    /* pixel threads append here */
     size_t n_fill;
 
     int stopping;
     int idle;                       /* the writer waits on wake */
-    uint64_t done;                  /* opens written, unknown or lost */
+    uint64_t done;                  /* fetches written, unknown or lost */
     struct writer_stats stats;
 };
 
@@ -69,6 +71,42 @@ monotonic_ms(void)
 
 
 /*
+ * Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
+ * no surrogates, nothing past U+10FFFF), or 0 when it is not one.
+ */
+static size_t
+utf8_seq_len(const unsigned char *p)
+{
+    unsigned char lo = 0x80, hi = 0xbf;
+    size_t need;
+
+    if (*p >= 0xc2 && *p <= 0xdf) {
+        need = 1;
+    } else if (*p >= 0xe0 && *p <= 0xef) {
+        need = 2;
+        lo = *p == 0xe0 ? 0xa0 : 0x80;      /* overlong */
+        hi = *p == 0xed ? 0x9f : 0xbf;      /* surrogates */
+    } else if (*p >= 0xf0 && *p <= 0xf4) {
+        need = 3;
+        lo = *p == 0xf0 ? 0x90 : 0x80;      /* overlong */
+        hi = *p == 0xf4 ? 0x8f : 0xbf;      /* past U+10FFFF */
+    } else {
+        return 0;
+    }
+
+    if (p[1] < lo || p[1] > hi) {
+        return 0;
+    }
+    for (size_t i = 2; i <= need; i++) {
+        if ((p[i] & 0xc0) != 0x80) {
+            return 0;
+        }
+    }
+    return need + 1;
+}
+
+
+/*
  * Replaces bytes that are not valid UTF-8, and control characters, with
  * '?', so that what clients sent can always be served back as JSON.
  */
@@ -78,33 +116,17 @@ sanitize_text(char *s)
     unsigned char *p = (unsigned char *) s;
 
     while (*p != '\0') {
-        size_t need = 0;
+        size_t len;
 
         if (*p < 0x20 || *p == 0x7f) {
             *p++ = '?';
-            continue;
-        }
-        if (*p < 0x80) {
+        } else if (*p < 0x80) {
             p++;
-            continue;
-        }
-        if (*p >= 0xc2 && *p <= 0xdf) {
-            need = 1;
-        } else if (*p >= 0xe0 && *p <= 0xef) {
-            need = 2;
-        } else if (*p >= 0xf0 && *p <= 0xf4) {
-            need = 3;
-        }
-
-        size_t i = 1;
-        while (i <= need && (p[i] & 0xc0) == 0x80) {
-            i++;
-        }
-        if (need == 0 || i != need + 1) {
+        } else if ((len = utf8_seq_len(p)) == 0) {
             *p++ = '?';
-            continue;
+        } else {
+            p += len;
         }
-        p += need + 1;
     }
 }
 
@@ -112,11 +134,11 @@ sanitize_text(char *s)
 /*
  * Commits one batch, retrying while the store refuses it.  When stopping,
  * gives up after STOP_RETRIES tries so a dead disk cannot hang shutdown.
- * Returns the opens written to no avail (lost).
+ * Returns the fetches given up on (lost).
  */
 static size_t
-commit_batch(struct writer *w, struct store_open_rec *v, size_t n,
-             size_t *unknown)
+commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
+             struct store_write_result *res)
 {
     long pause = RETRY_MIN_MS;
     int64_t last_log = 0;
@@ -127,7 +149,8 @@ commit_batch(struct writer *w, struct store_open_rec *v, size_t n,
     }
 
     for (;;) {
-        int rc = store_opens_write(w->st, v, n, unknown);
+        int rc = store_fetches_write(w->st, v, n, w->classify,
+                                     w->classify_ctx, res);
         int64_t now;
 
         if (rc == STORE_OK) {
@@ -169,8 +192,9 @@ writer_main(void *arg)
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        struct store_open_rec *batch;
-        size_t n, unknown = 0, lost;
+        struct store_write_result res = { 0 };
+        struct store_fetch_rec *batch;
+        size_t n, lost;
 
         while (w->n_fill == 0 && !w->stopping) {
             w->idle = 1;
@@ -187,11 +211,15 @@ writer_main(void *arg)
         w->n_fill = 0;
         pthread_mutex_unlock(&w->lock);
 
-        lost = commit_batch(w, batch, n, &unknown);
+        lost = commit_batch(w, batch, n, &res);
 
         pthread_mutex_lock(&w->lock);
-        w->stats.written += n - unknown - lost;
-        w->stats.unknown += unknown;
+        if (lost == 0) {
+            w->stats.written += n - res.unknown;
+            w->stats.unknown += res.unknown;
+            w->stats.collapsed += res.collapsed;
+            w->stats.not_kept += res.not_kept;
+        }
         w->stats.dropped += lost;
         w->stats.batches += lost == 0;
         w->done += n;
@@ -204,23 +232,26 @@ writer_main(void *arg)
 
 int
 writer_start(struct writer **out, struct store *st, size_t capacity,
-             char *err, size_t errlen)
+             store_classify_fn *classify, void *ctx, char *err,
+             size_t errlen)
 {
     struct writer *w;
 
     *out = NULL;
     w = calloc(1, sizeof(*w));
     if (w != NULL) {
-        w->bufs[0] = calloc(capacity, sizeof(struct store_open_rec));
-        w->bufs[1] = calloc(capacity, sizeof(struct store_open_rec));
+        w->bufs[0] = calloc(capacity, sizeof(struct store_fetch_rec));
+        w->bufs[1] = calloc(capacity, sizeof(struct store_fetch_rec));
     }
     if (w == NULL || w->bufs[0] == NULL || w->bufs[1] == NULL) {
-        snprintf(err, errlen, "writer: out of memory for %zu opens",
+        snprintf(err, errlen, "writer: out of memory for %zu fetches",
                  capacity);
         goto fail;
     }
 
     w->st = st;
+    w->classify = classify;
+    w->classify_ctx = ctx;
     w->capacity = capacity;
     w->fill = w->bufs[0];
     pthread_mutex_init(&w->lock, NULL);
@@ -270,9 +301,10 @@ copy_capped(char *dst, const char *src, size_t max)
 
 int
 writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
-            const char *addr, const char *user_agent)
+            int is_head, const char *addr, const char *user_agent,
+            const char *referer_host)
 {
-    struct store_open_rec *rec;
+    struct store_fetch_rec *rec;
 
     pthread_mutex_lock(&w->lock);
     if (w->n_fill == w->capacity) {
@@ -284,8 +316,10 @@ writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
     rec = &w->fill[w->n_fill++];
     rec->message_id = message_id;
     rec->at_ms = at_ms;
+    rec->is_head = is_head;
     copy_capped(rec->addr, addr, STORE_ADDR_MAX - 1);
     copy_capped(rec->user_agent, user_agent, STORE_UA_MAX);
+    copy_capped(rec->referer_host, referer_host, STORE_REFERER_MAX - 1);
     w->stats.queued++;
     if (w->idle) {
         pthread_cond_signal(&w->wake);

@@ -1,7 +1,7 @@
 /*
- * writer.h - the single thread that writes opens.
+ * writer.h - the single thread that writes fetches.
  *
- * The pixel path calls writer_push(), which copies the open into a
+ * The pixel path calls writer_push(), which copies the fetch into a
  * bounded in-memory batch and returns without touching the database.  The
  * writer thread swaps the batch out and commits it in one transaction, so
  * a fetch never waits on SQLite.  When the batch is full the open is
@@ -13,13 +13,15 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct store;
+#include "store/store.h"
 struct writer;
 
 struct writer_stats {
     uint64_t queued;        /* accepted by writer_push() */
     uint64_t written;       /* committed to the store */
     uint64_t unknown;       /* skipped: no such message */
+    uint64_t collapsed;     /* counted on an identical earlier fetch */
+    uint64_t not_kept;      /* over the per-message rows cap: counted */
     uint64_t dropped;       /* refused: queue full */
     uint64_t batches;       /* transactions committed */
     uint64_t failures;      /* batches that failed and were retried */
@@ -28,19 +30,22 @@ struct writer_stats {
 
 /*
  * Starts the writer thread on st, which it owns from now on (closed by
- * writer_stop(), also when this fails).  capacity bounds the opens
- * waiting to be written.
+ * writer_stop(), also when this fails).  capacity bounds the fetches
+ * waiting to be written; classify (with ctx) labels each as it is
+ * written and must stay valid until writer_stop().
  */
 int writer_start(struct writer **out, struct store *st, size_t capacity,
-                 char *err, size_t errlen);
+                 store_classify_fn *classify, void *ctx, char *err,
+                 size_t errlen);
 
 /*
- * Queues one open; user_agent may be NULL and is cut to STORE_UA_MAX
- * bytes.  Returns 0, or -1 when the queue is full (counted as dropped).
- * Thread-safe and never blocks on the database.
+ * Queues one fetch; user_agent may be NULL and is cut to STORE_UA_MAX
+ * bytes, referer_host may be NULL.  Returns 0, or -1 when the queue is
+ * full (counted as dropped).  Thread-safe; never blocks on the database.
  */
 int writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
-                const char *addr, const char *user_agent);
+                int is_head, const char *addr, const char *user_agent,
+                const char *referer_host);
 
 void writer_stats(struct writer *w, struct writer_stats *out);
 

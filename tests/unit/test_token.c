@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <netinet/in.h>
 
+#include "server/cidr.h"
 #include "server/keys.h"
 #include "server/pixel.h"
 #include "server/token.h"
@@ -201,26 +202,101 @@ pixel_should_extract_token_from_path(void)
 
 
 static void
+truncated(const char *addr, char out[STORE_ADDR_MAX])
+{
+    struct cidr_addr a;
+
+    CHECK(cidr_addr_parse(addr, &a) == 0);
+    pixel_addr_truncate(&a, out);
+}
+
+
+static void
 pixel_should_truncate_addresses(void)
 {
     struct sockaddr_in v4 = { .sin_family = AF_INET };
-    struct sockaddr_in6 v6 = { .sin6_family = AF_INET6 };
+    struct cidr_addr a;
     char out[STORE_ADDR_MAX];
 
-    inet_pton(AF_INET, "192.0.2.201", &v4.sin_addr);
-    pixel_addr_truncate((struct sockaddr *) &v4, out);
+    truncated("192.0.2.201", out);
     CHECK_STR(out, "192.0.2.0");
-
-    inet_pton(AF_INET6, "2001:db8:abcd:12:34::5", &v6.sin6_addr);
-    pixel_addr_truncate((struct sockaddr *) &v6, out);
+    truncated("2001:db8:abcd:12:34::5", out);
     CHECK_STR(out, "2001:db8:abcd::");
-
-    inet_pton(AF_INET6, "::ffff:198.51.100.77", &v6.sin6_addr);
-    pixel_addr_truncate((struct sockaddr *) &v6, out);
+    truncated("::ffff:198.51.100.77", out);
     CHECK_STR(out, "198.51.100.0");
+
+    inet_pton(AF_INET, "203.0.113.9", &v4.sin_addr);
+    CHECK(cidr_addr_from_sockaddr((struct sockaddr *) &v4, &a) == 0);
+    pixel_addr_truncate(&a, out);
+    CHECK_STR(out, "203.0.113.0");
 
     pixel_addr_truncate(NULL, out);
     CHECK_STR(out, "unknown");
+}
+
+
+static void
+pixel_should_take_the_referer_host(void)
+{
+    static const struct {
+        const char *referer, *want;
+    } cases[] = {
+        { "https://Desk.Example.com:8443/tickets/1?x=y", "desk.example.com" },
+        { "http://desk.example.com", "desk.example.com" },
+        { "https://user:pw@desk.example.com/", "desk.example.com" },
+        { "https://desk.example.com#frag", "desk.example.com" },
+        { "ftp://desk.example.com/", "" },
+        { "desk.example.com", "" },
+        { "https://bad host/", "" },
+        { "https://b\"ad/", "" },
+        { "", "" },
+    };
+    char out[STORE_REFERER_MAX];
+
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        pixel_referer_host(cases[i].referer, out);
+        CHECK_STR(out, cases[i].want);
+    }
+    pixel_referer_host(NULL, out);
+    CHECK_STR(out, "");
+}
+
+
+static void
+pixel_should_believe_forwarded_for_only_from_trusted_proxies(void)
+{
+    static const struct {
+        const char *peer, *xff, *want;
+    } cases[] = {
+        { "10.0.0.5", "192.0.2.7", "192.0.2.0" },           /* trusted */
+        { "198.51.100.1", "192.0.2.7", "198.51.100.0" },    /* not */
+        { "10.0.0.5", NULL, "10.0.0.0" },
+        { "10.0.0.5", "203.0.113.9, 192.0.2.7", "192.0.2.0" },
+        { "10.0.0.5", "192.0.2.7, 10.0.0.9", "192.0.2.0" }, /* hop skipped */
+        { "10.0.0.5", "garbage", "10.0.0.0" },
+        { "10.0.0.5", "192.0.2.7, garbage", "10.0.0.0" },
+        { "10.0.0.5", "10.0.0.1,10.0.0.2", "10.0.0.0" },    /* all trusted */
+        { "10.0.0.5", "[2001:db8:1:2::3]", "2001:db8:1::" },
+        { "10.0.0.5", " 2001:db8:7:8::1 ", "2001:db8:7::" },
+        { "10.0.0.5", "", "10.0.0.0" },
+    };
+    struct cidr trusted;
+    struct cidr_addr peer, client;
+    char out[STORE_ADDR_MAX];
+
+    CHECK(cidr_parse("10.0.0.0/8", &trusted) == 0);
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        CHECK(cidr_addr_parse(cases[i].peer, &peer) == 0);
+        pixel_client_addr(&peer, cases[i].xff, &trusted, 1, &client);
+        pixel_addr_truncate(&client, out);
+        CHECK_STR(out, cases[i].want);
+    }
+
+    /* With no trusted proxy configured, the header is never read. */
+    CHECK(cidr_addr_parse("10.0.0.5", &peer) == 0);
+    pixel_client_addr(&peer, "192.0.2.7", NULL, 0, &client);
+    pixel_addr_truncate(&client, out);
+    CHECK_STR(out, "10.0.0.0");
 }
 
 
@@ -248,6 +324,8 @@ main(void)
     keys_should_create_load_and_refuse_overwrite();
     pixel_should_extract_token_from_path();
     pixel_should_truncate_addresses();
+    pixel_should_take_the_referer_host();
+    pixel_should_believe_forwarded_for_only_from_trusted_proxies();
     pixel_gif_should_be_a_1x1_gif();
     return check_done();
 }

@@ -38,16 +38,30 @@ struct opens_seen {
 };
 
 
+/* Adds up the fetches of a ticket; keeps the newest row's User-Agent. */
 static int
 on_row(void *ctx, const struct store_ticket_row *r)
 {
     struct opens_seen *seen = ctx;
 
-    if (r->has_open) {
-        seen->n++;
-        snprintf(seen->ua, sizeof(seen->ua), "%s", r->open_user_agent);
+    if (r->has_fetch) {
+        seen->n += (int) r->fetch_count;
+        snprintf(seen->ua, sizeof(seen->ua), "%s", r->fetch_user_agent);
     }
     return 0;
+}
+
+
+/* Every fetch is a person's, but for the class a HEAD must have. */
+static void
+classify_all_human(void *ctx, const struct store_fetch_facts *f,
+                   struct store_verdict *v)
+{
+    (void) ctx;
+    memset(v, 0, sizeof(*v));
+    v->cls = f->is_head ? STORE_HEAD_PROBE : STORE_HUMAN;
+    snprintf(v->rule, sizeof(v->rule), "test");
+    snprintf(v->reason, sizeof(v->reason), "test");
 }
 
 
@@ -71,16 +85,21 @@ writer_should_write_and_count_unknown(struct store *reader)
     int64_t id = add_message(reader, "t1");
 
     CHECK(store_open(&st, db_path, err, sizeof(err)) == STORE_OK);
-    CHECK(writer_start(&w, st, 64, err, sizeof(err)) == 0);
+    CHECK(writer_start(&w, st, 64, classify_all_human, NULL, err,
+                       sizeof(err)) == 0);
 
     for (int i = 0; i < 10; i++) {
-        CHECK(writer_push(w, id, 2000 + i, "192.0.2.0", "Mail/1.0") == 0);
+        CHECK(writer_push(w, id, 2000 + i, 0, "192.0.2.0", "Mail/1.0",
+                          NULL) == 0);
     }
-    CHECK(writer_push(w, id + 1000, 3000, "192.0.2.0", "Mail/1.0") == 0);
+    CHECK(writer_push(w, id + 1000, 3000, 0, "192.0.2.0", "Mail/1.0",
+                      NULL) == 0);
     writer_flush(w);
     writer_stats(w, &s);
 
+    /* The ten identical fetches within a minute share one row. */
     CHECK(s.queued == 11 && s.written == 10 && s.unknown == 1);
+    CHECK(s.collapsed == 9 && s.not_kept == 0);
     CHECK(s.dropped == 0 && s.pending == 0 && s.batches >= 1);
     CHECK(opens_of(reader, "t1").n == 10);
     writer_stop(w);
@@ -97,28 +116,38 @@ writer_should_cap_and_clean_user_agents(struct store *reader)
     int64_t id = add_message(reader, "t2");
 
     CHECK(store_open(&st, db_path, err, sizeof(err)) == STORE_OK);
-    CHECK(writer_start(&w, st, 64, err, sizeof(err)) == 0);
+    CHECK(writer_start(&w, st, 64, classify_all_human, NULL, err,
+                       sizeof(err)) == 0);
 
     /* 511 ASCII bytes then a two-byte character straddling the cap. */
     memset(ua, 'a', sizeof(ua));
     memcpy(ua + 511, "\xc3\xa9", 2);
     ua[600] = '\0';
-    CHECK(writer_push(w, id, 5000, "192.0.2.0", ua) == 0);
+    CHECK(writer_push(w, id, 5000, 0, "192.0.2.0", ua, NULL) == 0);
     writer_flush(w);
     seen = opens_of(reader, "t2");
     CHECK(seen.n == 1 && strlen(seen.ua) == 511);
 
-    CHECK(writer_push(w, id, 5001, "192.0.2.0", NULL) == 0);
+    CHECK(writer_push(w, id, 5001, 0, "192.0.2.0", NULL, NULL) == 0);
     writer_flush(w);
     seen = opens_of(reader, "t2");
     CHECK(seen.n == 2);
     CHECK_STR(seen.ua, "");
 
-    CHECK(writer_push(w, id, 5002, "192.0.2.0", "bad\xff\x01ok\xc3") == 0);
+    CHECK(writer_push(w, id, 5002, 0, "192.0.2.0", "bad\xff\x01ok\xc3",
+                      NULL) == 0);
     writer_flush(w);
     seen = opens_of(reader, "t2");
     CHECK(seen.n == 3);
     CHECK_STR(seen.ua, "bad??ok?");
+
+    /* Overlong, surrogate, past U+10FFFF; then valid 2, 3, 4 bytes. */
+    CHECK(writer_push(w, id, 5003, 0, "192.0.2.0",
+                      "\xe0\x80\xaf|\xed\xa0\x80|\xf4\x90\x80\x80|"
+                      "\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80", NULL) == 0);
+    writer_flush(w);
+    seen = opens_of(reader, "t2");
+    CHECK_STR(seen.ua, "???|???|????|\xc3\xa9\xe2\x82\xac\xf0\x9f\x98\x80");
 
     writer_stop(w);
 }
@@ -137,7 +166,8 @@ writer_should_wait_out_a_lock_and_drop_past_capacity(struct store *reader)
     int refused = 0;
 
     CHECK(store_open(&st, db_path, err, sizeof(err)) == STORE_OK);
-    CHECK(writer_start(&w, st, 16, err, sizeof(err)) == 0);
+    CHECK(writer_start(&w, st, 16, classify_all_human, NULL, err,
+                       sizeof(err)) == 0);
 
     CHECK(sqlite3_open(db_path, &locker) == SQLITE_OK);
     CHECK(sqlite3_exec(locker, "BEGIN EXCLUSIVE", NULL, NULL, NULL)
@@ -145,7 +175,8 @@ writer_should_wait_out_a_lock_and_drop_past_capacity(struct store *reader)
 
     /* One batch is taken and retried; the other buffer holds 16 more. */
     for (int i = 0; i < 40; i++) {
-        refused += writer_push(w, id, 6000 + i, "192.0.2.0", "x") != 0;
+        refused += writer_push(w, id, 6000 + i, 0, "192.0.2.0", "x",
+                               NULL) != 0;
         nanosleep(&(struct timespec) { 0, 1000000 }, NULL);
     }
     writer_stats(w, &s);
