@@ -3,8 +3,8 @@
  * routing, and the small replies (/healthz, /api/v1/stats).
  *
  * Exports api_new(), api_free(), api_handle() and api_owns_path() (api.h)
- * and the helpers in api_internal.h.  The handlers for messages, tickets
- * and reports live in api_messages.c and api_reports.c.
+ * and the helpers in api_internal.h.  The handlers for messages, events,
+ * tickets and reports live in api_messages.c and api_reports.c.
  *
  * Threads: api_handle() may run on many threads at once.  Each request
  * takes one store handle from the pool and gives it back; the pool's
@@ -23,6 +23,7 @@
 
 #include "api/parse.h"
 #include "server/log.h"
+#include "server/text.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -62,6 +63,7 @@ static route_fn stats_get;
 static const struct route routes[] = {
     { "/healthz", 0, "GET", "GET, HEAD", healthz_get },
     { "/api/v1/messages", 0, "POST", "POST", api_messages_post },
+    { "/api/v1/events", 0, "POST", "POST", api_events_post },
     { "/api/v1/tickets/", 1, "GET", "GET, HEAD", api_ticket_get },
     { "/api/v1/domains", 0, "GET", "GET, HEAD", api_domains_get },
     { "/api/v1/unopened", 0, "GET", "GET, HEAD", api_unopened_get },
@@ -118,6 +120,8 @@ copy_config(struct api *api, const struct api_config *cfg)
 
     api->cfg = *cfg;
     api->cfg.api_key = NULL;
+    if (api->cfg.clip_threshold == 0)
+        api->cfg.clip_threshold = API_CLIP_THRESHOLD_DEFAULT;
     hash_key(cfg->api_key, api->key_hash);
 
     api->db_path = strdup(cfg->db_path);
@@ -285,6 +289,11 @@ api_parse_json(struct api *api, const char *body, size_t len, char *err,
         return NULL;
     }
 
+    if (text_json_has_nul(body, len)) {
+        fail(err, errlen, "JSON strings must not contain \\u0000");
+        return NULL;
+    }
+
     pthread_mutex_lock(&api->json_lock);
     doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     pthread_mutex_unlock(&api->json_lock);
@@ -400,6 +409,42 @@ api_add_time(cJSON *obj, const char *name, int64_t ms)
 }
 
 
+int
+api_add_time_or_null(cJSON *obj, const char *name, int64_t ms)
+{
+    if (ms == 0)
+        return cJSON_AddNullToObject(obj, name) != NULL ? 0 : -1;
+    return api_add_time(obj, name, ms);
+}
+
+
+/* Counts are far below 2^53, so the double cJSON stores is exact. */
+int
+api_add_count(cJSON *obj, const char *name, int64_t n)
+{
+    return cJSON_AddNumberToObject(obj, name, (double) n) != NULL ? 0 : -1;
+}
+
+
+int
+api_add_by_class(cJSON *obj, const char *name,
+                 const int64_t by_class[STORE_N_CLASSES])
+{
+    cJSON *o = cJSON_AddObjectToObject(obj, name);
+    const char *cls;
+    int i;
+
+    if (o == NULL)
+        return -1;
+    for (i = 0; i < STORE_N_CLASSES; i++) {
+        cls = store_class_name(i);
+        if (cls == NULL || api_add_count(o, cls, by_class[i]) != 0)
+            return -1;
+    }
+    return 0;
+}
+
+
 static cJSON *
 health_doc(int ok)
 {
@@ -452,6 +497,8 @@ stats_doc(const struct writer_stats *ws, const struct api_counters *c)
         { "opens_queued", ws->queued },
         { "opens_written", ws->written },
         { "opens_unknown", ws->unknown },
+        { "fetches_collapsed", ws->collapsed },
+        { "fetches_not_kept", ws->not_kept },
         { "opens_dropped", ws->dropped },
         { "tokens_rejected", c->tokens_rejected },
         { "queue_pending", (uint64_t) ws->pending },
@@ -472,7 +519,9 @@ stats_doc(const struct writer_stats *ws, const struct api_counters *c)
 
 /*
  * GET /api/v1/stats: the writer's counters and the pixel path's; zeros
- * for whichever the server did not provide.
+ * for whichever the server did not provide.  The opens_* names predate
+ * classification and are kept for existing readers: they count every
+ * recorded fetch, whatever its class.
  */
 static void
 stats_get(struct api *api, const struct api_request *req, const char *arg,

@@ -49,6 +49,8 @@ struct api_config {
     const char *base_url;               /* no trailing slash */
     struct writer *writer;              /* for stats; may be NULL */
     void (*counters)(struct api_counters *out);  /* may be NULL */
+    unsigned clip_threshold;            /* html_bytes from which the
+                                         * pixel goes on top; 0: 90000 */
 };
 
 struct api;

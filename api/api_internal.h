@@ -14,10 +14,17 @@
 
 #include <cjson/cJSON.h>
 
-struct store;
+#include "store/store.h"
 
 #define API_TICKET_ID_MAX 128   /* bytes */
 #define API_ERR_MAX 256         /* longest error message in a reply */
+
+/*
+ * Gmail clips a mail whose HTML is larger than about 102 kB and hides
+ * what follows the cut, pixel included; 90000 bytes leaves room for the
+ * headers and encoding the help-desk app adds after measuring.
+ */
+#define API_CLIP_THRESHOLD_DEFAULT 90000u
 
 /*
  * Reading what the request carries; NULL when absent (or when the server
@@ -33,7 +40,10 @@ const char *api_query(const struct api_request *req, const char *name);
 struct store *api_store_take(struct api *api);
 void api_store_give(struct api *api, struct store *st);
 
-/* The configuration api_new() was given (strings are private copies). */
+/*
+ * The configuration api_new() was given (strings are private copies,
+ * clip_threshold is never 0).
+ */
 const struct api_config *api_config(const struct api *api);
 
 /*
@@ -67,9 +77,24 @@ int api_add_string_or_null(cJSON *obj, const char *name, const char *s);
 /* Adds ms as an RFC 3339 string.  0, or -1 when out of memory. */
 int api_add_time(cJSON *obj, const char *name, int64_t ms);
 
+/* As api_add_time(), but JSON null when ms is 0 (the store's "never"). */
+int api_add_time_or_null(cJSON *obj, const char *name, int64_t ms);
+
+/* Adds an integer count.  0, or -1 when out of memory. */
+int api_add_count(cJSON *obj, const char *name, int64_t n);
+
+/*
+ * Adds {"human": n, "proxy": n, ...}: one member per class, in the order
+ * of enum store_class, named by store_class_name().  0, or -1.
+ */
+int api_add_by_class(cJSON *obj, const char *name,
+                     const int64_t by_class[STORE_N_CLASSES]);
+
 /* The handlers.  arg is the rest of the path after a prefix route. */
 void api_messages_post(struct api *api, const struct api_request *req,
                        const char *arg, struct api_reply *reply);
+void api_events_post(struct api *api, const struct api_request *req,
+                     const char *arg, struct api_reply *reply);
 void api_ticket_get(struct api *api, const struct api_request *req,
                     const char *arg, struct api_reply *reply);
 void api_domains_get(struct api *api, const struct api_request *req,

@@ -1,10 +1,12 @@
 /*
- * api_messages.c - registering messages and reading tickets back.
+ * api_messages.c - registering messages, recording customer replies, and
+ * reading tickets back.
  *
- * POST /api/v1/messages validates the whole body before touching the
- * store, so a rejected request stores nothing; the store then registers
- * the message in one transaction and the reply carries its signed pixel.
- * GET /api/v1/tickets/{ticket_id} lists a ticket's messages and opens.
+ * POST /api/v1/messages and POST /api/v1/events validate the whole body
+ * before touching the store, so a rejected request stores nothing; the
+ * store then writes in one transaction.  A registration's reply carries
+ * its signed pixel and where to put it.  GET /api/v1/tickets/{ticket_id}
+ * lists a ticket's messages, their figures and their stored fetches.
  */
 #include "api/api_internal.h"
 
@@ -18,6 +20,7 @@
 #include "api/domain.h"
 #include "api/parse.h"
 #include "server/token.h"
+#include "server/text.h"
 #include "store/store.h"
 
 #define RECIPIENT_MAX 320       /* bytes, RFC 3696 with its erratum */
@@ -26,16 +29,38 @@
 #define CUSTOMER_PHONE_MAX 64   /* bytes */
 #define KIND_MAX 16             /* bytes; longer is never a valid kind */
 #define TIME_TEXT_MAX 64        /* bytes; longer is never a valid time */
+#define TYPE_MAX 32             /* bytes; longer is never a valid type */
 #define DOMAIN_MAX 256          /* bytes, NUL included */
 
 /* JSON numbers are doubles: integers beyond 2^53 are not exact. */
 #define SAFE_INTEGER_MAX 9007199254740991.0
 
-/* A validated registration.  Strings point into the parsed body. */
-struct registration {
-    struct store_message_in in;
+/*
+ * How far in the future a reply event's "at" may lie: the help-desk's
+ * clock may run ahead of ours, but a reply stamped much later would keep
+ * its customer off the call list until then.
+ */
+#define EVENT_FUTURE_SLACK_MS INT64_C(3600000)
+
+/* Which ticket and recipient a body names.  Strings point into it. */
+struct ticket_recipient {
+    const char *ticket_id;
+    const char *recipient;
     char ticket_text[24];       /* an integer ticket_id as decimal text */
     char domain[DOMAIN_MAX];
+};
+
+/* A validated registration. */
+struct registration {
+    struct store_message_in in;
+    struct ticket_recipient who;
+    int64_t html_bytes;         /* -1: not given */
+};
+
+/* A validated event; customer_reply is the only type. */
+struct reply_event {
+    struct ticket_recipient who;
+    int64_t at_ms;
 };
 
 static int
@@ -64,59 +89,6 @@ member(const cJSON *obj, const char *name)
 }
 
 
-/* Length of the UTF-8 sequence a lead byte starts, 0 if it starts none. */
-static size_t
-utf8_seq_len(unsigned char c)
-{
-    if (c < 0x80)
-        return 1;
-    if (c >= 0xc2 && c <= 0xdf)
-        return 2;
-    if (c >= 0xe0 && c <= 0xef)
-        return 3;
-    if (c >= 0xf0 && c <= 0xf4)
-        return 4;
-    return 0;
-}
-
-
-/*
- * True when s is well-formed UTF-8: no stray continuation bytes, no
- * overlong forms, no surrogates, nothing above U+10FFFF.
- */
-static int
-utf8_valid(const char *s)
-{
-    const unsigned char *p = (const unsigned char *) s;
-    size_t n, i;
-
-    while (*p != '\0') {
-        n = utf8_seq_len(p[0]);
-        if (n == 0)
-            return 0;
-        for (i = 1; i < n; i++)
-            if ((p[i] & 0xc0) != 0x80)
-                return 0;
-        if ((p[0] == 0xe0 && p[1] < 0xa0) || (p[0] == 0xed && p[1] > 0x9f)
-            || (p[0] == 0xf0 && p[1] < 0x90)
-            || (p[0] == 0xf4 && p[1] > 0x8f))
-            return 0;
-        p += n;
-    }
-    return 1;
-}
-
-
-static int
-has_control(const char *s)
-{
-    for (; *s != '\0'; s++)
-        if ((unsigned char) *s < 0x20 || *s == 0x7f)
-            return 1;
-    return 0;
-}
-
-
 /* Checks one string value: its length, encoding and characters. */
 static int
 check_text(const char *s, const char *label, size_t max, int empty_ok,
@@ -128,10 +100,9 @@ check_text(const char *s, const char *label, size_t max, int empty_ok,
         return fail(err, errlen, "%s must not be empty", label);
     if (n > max)
         return fail(err, errlen, "%s is longer than %zu bytes", label, max);
-    if (!utf8_valid(s))
-        return fail(err, errlen, "%s is not valid UTF-8", label);
-    if (has_control(s))
-        return fail(err, errlen, "%s contains a control character", label);
+    if (!text_is_clean(s))
+        return fail(err, errlen, "%s is not valid UTF-8 or contains a "
+                    "control character", label);
     return 0;
 }
 
@@ -160,7 +131,7 @@ optional_string(const cJSON *obj, const char *name, const char *label,
 
 /* ticket_id: a non-empty string, or an integer kept as decimal text. */
 static int
-read_ticket_id(const cJSON *root, struct registration *r, char *err,
+read_ticket_id(const cJSON *root, struct ticket_recipient *r, char *err,
                size_t errlen)
 {
     const cJSON *item = member(root, "ticket_id");
@@ -172,7 +143,7 @@ read_ticket_id(const cJSON *root, struct registration *r, char *err,
         if (check_text(item->valuestring, "ticket_id", API_TICKET_ID_MAX,
                        0, err, errlen) != 0)
             return -1;
-        r->in.ticket_id = item->valuestring;
+        r->ticket_id = item->valuestring;
         return 0;
     }
 
@@ -182,14 +153,14 @@ read_ticket_id(const cJSON *root, struct registration *r, char *err,
         return fail(err, errlen, "ticket_id must be a string or an integer");
     snprintf(r->ticket_text, sizeof r->ticket_text, "%" PRId64,
              (int64_t) d);
-    r->in.ticket_id = r->ticket_text;
+    r->ticket_id = r->ticket_text;
     return 0;
 }
 
 
 /* recipient: required; its domain must normalise. */
 static int
-read_recipient(const cJSON *root, struct registration *r, char *err,
+read_recipient(const cJSON *root, struct ticket_recipient *r, char *err,
                size_t errlen)
 {
     char why[API_ERR_MAX / 2];
@@ -203,8 +174,7 @@ read_recipient(const cJSON *root, struct registration *r, char *err,
     if (domain_from_address(s, r->domain, sizeof r->domain, why,
                             sizeof why) != 0)
         return fail(err, errlen, "recipient: %s", why);
-    r->in.recipient = s;
-    r->in.domain = r->domain;
+    r->recipient = s;
     return 0;
 }
 
@@ -229,20 +199,20 @@ read_kind(const cJSON *root, struct registration *r, char *err,
 }
 
 
-/* sent_at: an RFC 3339 date-time with a zone; default now. */
+/* A time member: an RFC 3339 date-time with a zone; default now. */
 static int
-read_sent_at(const cJSON *root, int64_t now_ms, struct registration *r,
-             char *err, size_t errlen)
+read_time(const cJSON *root, const char *name, int64_t now_ms, int64_t *ms,
+          char *err, size_t errlen)
 {
     const char *s;
 
-    if (optional_string(root, "sent_at", "sent_at", TIME_TEXT_MAX, &s, err,
+    if (optional_string(root, name, name, TIME_TEXT_MAX, &s, err,
                         errlen) != 0)
         return -1;
-    r->in.sent_at_ms = now_ms;
-    if (s != NULL && parse_time(s, 0, &r->in.sent_at_ms, NULL) != 0)
-        return fail(err, errlen, "sent_at must be an RFC 3339 date-time "
-                    "such as 2026-12-03T17:40:41Z");
+    *ms = now_ms;
+    if (s != NULL && parse_time(s, 0, ms, NULL) != 0)
+        return fail(err, errlen, "%s must be an RFC 3339 date-time "
+                    "such as 2026-12-03T17:40:41Z", name);
     return 0;
 }
 
@@ -310,6 +280,30 @@ read_customer(const cJSON *root, struct registration *r, char *err,
 }
 
 
+/*
+ * html_bytes: the optional size of the mail's HTML, an integer >= 0.  It
+ * only decides where the pixel should go and is not stored.  Unlike the
+ * older optional members, null is refused: a caller that sends the size
+ * but has none is told so rather than silently given "bottom".
+ */
+static int
+read_html_bytes(const cJSON *root, struct registration *r, char *err,
+                size_t errlen)
+{
+    const cJSON *item = cJSON_GetObjectItemCaseSensitive(root, "html_bytes");
+    double d;
+
+    r->html_bytes = -1;
+    if (item == NULL)
+        return 0;
+    d = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
+    if (!(d >= 0 && d <= SAFE_INTEGER_MAX) || (double) (int64_t) d != d)
+        return fail(err, errlen, "html_bytes must be an integer >= 0");
+    r->html_bytes = (int64_t) d;
+    return 0;
+}
+
+
 /* Validates the body.  Unknown members are ignored. */
 static int
 read_registration(const cJSON *root, int64_t now_ms, struct registration *r,
@@ -320,13 +314,19 @@ read_registration(const cJSON *root, int64_t now_ms, struct registration *r,
     if (!cJSON_IsObject(root))
         return fail(err, errlen, "the body must be a JSON object");
 
-    if (read_ticket_id(root, r, err, errlen) != 0
-        || read_recipient(root, r, err, errlen) != 0
+    if (read_ticket_id(root, &r->who, err, errlen) != 0
+        || read_recipient(root, &r->who, err, errlen) != 0
         || read_kind(root, r, err, errlen) != 0
-        || read_sent_at(root, now_ms, r, err, errlen) != 0
+        || read_time(root, "sent_at", now_ms, &r->in.sent_at_ms, err,
+                     errlen) != 0
         || read_message_id(root, r, err, errlen) != 0
-        || read_customer(root, r, err, errlen) != 0)
+        || read_customer(root, r, err, errlen) != 0
+        || read_html_bytes(root, r, err, errlen) != 0)
         return -1;
+
+    r->in.ticket_id = r->who.ticket_id;
+    r->in.recipient = r->who.recipient;
+    r->in.domain = r->who.domain;
     return 0;
 }
 
@@ -421,8 +421,24 @@ img_tag(const char *url)
 }
 
 
+/*
+ * Where the pixel should go.  Gmail clips a large mail and hides what
+ * follows the cut, so near that size the pixel must come first ("top");
+ * otherwise, and when the size is unknown, at the end ("bottom"), where
+ * it cannot push the text down.
+ */
+static const char *
+placement(const struct api_config *cfg, int64_t html_bytes)
+{
+    if (html_bytes >= 0 && html_bytes >= (int64_t) cfg->clip_threshold)
+        return "top";
+    return "bottom";
+}
+
+
 static cJSON *
-created_doc(int64_t id, const char *token, const char *url, const char *tag)
+created_doc(int64_t id, const char *token, const char *url, const char *tag,
+            const char *where)
 {
     cJSON *doc = cJSON_CreateObject();
 
@@ -430,7 +446,8 @@ created_doc(int64_t id, const char *token, const char *url, const char *tag)
         || cJSON_AddNumberToObject(doc, "id", (double) id) == NULL
         || cJSON_AddStringToObject(doc, "token", token) == NULL
         || cJSON_AddStringToObject(doc, "pixel_url", url) == NULL
-        || cJSON_AddStringToObject(doc, "img_tag", tag) == NULL) {
+        || cJSON_AddStringToObject(doc, "img_tag", tag) == NULL
+        || cJSON_AddStringToObject(doc, "placement", where) == NULL) {
         cJSON_Delete(doc);
         return NULL;
     }
@@ -438,9 +455,10 @@ created_doc(int64_t id, const char *token, const char *url, const char *tag)
 }
 
 
-/* 201 with the new message's id, token, pixel URL and img tag. */
+/* 201 with the new message's id, token, pixel URL, img tag, placement. */
 static void
-reply_created(struct api *api, int64_t id, struct api_reply *reply)
+reply_created(struct api *api, int64_t id, int64_t html_bytes,
+              struct api_reply *reply)
 {
     const struct api_config *cfg = api_config(api);
     char token[TOKEN_LEN + 1];
@@ -451,9 +469,33 @@ reply_created(struct api *api, int64_t id, struct api_reply *reply)
     if (url != NULL)
         tag = img_tag(url);
 
-    api_reply_json(reply, 201, created_doc(id, token, url, tag));
+    api_reply_json(reply, 201, created_doc(id, token, url, tag,
+                                           placement(cfg, html_bytes)));
     free(tag);
     free(url);
+}
+
+
+/*
+ * Parses a POST body as a JSON document, or fills reply with the 413 or
+ * 400 and returns NULL.
+ */
+static cJSON *
+read_body(struct api *api, const struct api_request *req,
+          struct api_reply *reply)
+{
+    char err[API_ERR_MAX];
+    cJSON *root;
+
+    if (req->body_len > API_BODY_MAX) {
+        api_reply_error(reply, 413, "the body is larger than %d bytes",
+                        API_BODY_MAX);
+        return NULL;
+    }
+    root = api_parse_json(api, req->body, req->body_len, err, sizeof err);
+    if (root == NULL)
+        api_reply_error(reply, 400, "%s", err);
+    return root;
 }
 
 
@@ -470,16 +512,9 @@ api_messages_post(struct api *api, const struct api_request *req,
     int rc;
 
     (void) arg;
-    if (req->body_len > API_BODY_MAX) {
-        api_reply_error(reply, 413, "the body is larger than %d bytes",
-                        API_BODY_MAX);
+    root = read_body(api, req, reply);
+    if (root == NULL)
         return;
-    }
-    root = api_parse_json(api, req->body, req->body_len, err, sizeof err);
-    if (root == NULL) {
-        api_reply_error(reply, 400, "%s", err);
-        return;
-    }
     if (read_registration(root, req->now_ms, &r, err, sizeof err) != 0) {
         cJSON_Delete(root);
         api_reply_error(reply, 400, "%s", err);
@@ -494,34 +529,167 @@ api_messages_post(struct api *api, const struct api_request *req,
     cJSON_Delete(root);
 
     if (rc == STORE_OK)
-        reply_created(api, id, reply);
+        reply_created(api, id, r.html_bytes, reply);
+}
+
+
+/* type: required; "customer_reply" is the only event there is. */
+static int
+read_event_type(const cJSON *root, char *err, size_t errlen)
+{
+    const char *s;
+
+    if (optional_string(root, "type", "type", TYPE_MAX, &s, err,
+                        errlen) != 0)
+        return -1;
+    if (s == NULL || s[0] == '\0')
+        return fail(err, errlen, "type is required");
+    if (strcmp(s, "customer_reply") != 0)
+        return fail(err, errlen, "type must be \"customer_reply\"");
+    return 0;
+}
+
+
+/* Validates an event body.  Unknown members are ignored. */
+static int
+read_event(const cJSON *root, int64_t now_ms, struct reply_event *e,
+           char *err, size_t errlen)
+{
+    memset(e, 0, sizeof *e);
+    if (!cJSON_IsObject(root))
+        return fail(err, errlen, "the body must be a JSON object");
+
+    if (read_event_type(root, err, errlen) != 0
+        || read_ticket_id(root, &e->who, err, errlen) != 0
+        || read_recipient(root, &e->who, err, errlen) != 0
+        || read_time(root, "at", now_ms, &e->at_ms, err, errlen) != 0)
+        return -1;
+    if (e->at_ms > now_ms + EVENT_FUTURE_SLACK_MS)
+        return fail(err, errlen, "at lies more than an hour in the future");
+    return 0;
+}
+
+
+static cJSON *
+event_doc(const struct reply_event *e, int64_t marked)
+{
+    cJSON *doc = cJSON_CreateObject();
+
+    if (doc == NULL
+        || cJSON_AddStringToObject(doc, "type", "customer_reply") == NULL
+        || cJSON_AddStringToObject(doc, "ticket_id", e->who.ticket_id)
+               == NULL
+        || cJSON_AddStringToObject(doc, "recipient", e->who.recipient)
+               == NULL
+        || api_add_count(doc, "marked", marked) != 0) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+
+/*
+ * POST /api/v1/events: a customer answered a ticket, so they read it.
+ * Their messages on it sent at or before "at" count as opened and
+ * reached from now on; "marked" says how many.
+ */
+void
+api_events_post(struct api *api, const struct api_request *req,
+                const char *arg, struct api_reply *reply)
+{
+    char err[API_ERR_MAX];
+    struct reply_event e;
+    struct store *st;
+    cJSON *root;
+    int64_t marked = 0;
+    int rc;
+
+    (void) arg;
+    root = read_body(api, req, reply);
+    if (root == NULL)
+        return;
+    if (read_event(root, req->now_ms, &e, err, sizeof err) != 0) {
+        cJSON_Delete(root);
+        api_reply_error(reply, 400, "%s", err);
+        return;
+    }
+
+    st = api_store_take(api);
+    rc = store_reply_record(st, e.who.ticket_id, e.who.recipient, e.at_ms,
+                            &marked);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        api_reply_store_error(reply, st, rc, "reply_record");
+    api_store_give(api, st);
+
+    if (rc == STORE_OK)
+        api_reply_json(reply, 201, event_doc(&e, marked));
+    else if (rc == STORE_NOTFOUND)
+        api_reply_error(reply, 404,
+                        "the ticket has no message to that recipient");
+    cJSON_Delete(root);
 }
 
 
 /* Walking a ticket's rows into {"messages": [...]}. */
 struct ticket_walk {
     cJSON *messages;
-    cJSON *opens;               /* of the message being filled */
+    cJSON *fetches;             /* of the message being filled */
     int64_t current;            /* its id */
 };
 
-static cJSON *
-message_doc(const struct store_ticket_row *r, cJSON **opens)
+/* What the message is: the same for each of its rows. */
+static int
+add_message_head(cJSON *m, const struct store_ticket_row *r)
 {
-    cJSON *m = cJSON_CreateObject();
-
-    if (m == NULL
-        || cJSON_AddNumberToObject(m, "id", (double) r->message_id) == NULL
+    if (api_add_count(m, "id", r->message_id) != 0
         || api_add_string_or_null(m, "recipient", r->recipient) != 0
         || api_add_string_or_null(m, "kind", r->kind) != 0
         || api_add_time(m, "sent_at", r->sent_at_ms) != 0
+        || api_add_time(m, "registered_at", r->registered_at_ms) != 0
         || api_add_string_or_null(m, "message_id",
-                                  r->header_message_id) != 0) {
+                                  r->header_message_id) != 0)
+        return -1;
+    return 0;
+}
+
+
+/*
+ * What happened to it.  opened: a person opened it (a human or proxy
+ * fetch, or the customer's reply), first at first_open_at.  reached_at:
+ * the first delivery evidence (a fetch of any class but internal, or a
+ * reply).  fetches_by_class counts every fetch, stored or not;
+ * fetches_not_kept those over the per-message rows cap, which are
+ * counted but have no row in "fetches".
+ */
+static int
+add_message_figures(cJSON *m, const struct store_ticket_row *r)
+{
+    if (cJSON_AddBoolToObject(m, "opened", r->first_open_at_ms != 0)
+            == NULL
+        || api_add_time_or_null(m, "first_open_at", r->first_open_at_ms)
+               != 0
+        || api_add_time_or_null(m, "reached_at", r->reached_at_ms) != 0
+        || api_add_time_or_null(m, "replied_at", r->replied_at_ms) != 0
+        || api_add_by_class(m, "fetches_by_class", r->by_class) != 0
+        || api_add_count(m, "fetches_not_kept", r->not_kept) != 0)
+        return -1;
+    return 0;
+}
+
+
+static cJSON *
+message_doc(const struct store_ticket_row *r, cJSON **fetches)
+{
+    cJSON *m = cJSON_CreateObject();
+
+    if (m == NULL || add_message_head(m, r) != 0
+        || add_message_figures(m, r) != 0) {
         cJSON_Delete(m);
         return NULL;
     }
-    *opens = cJSON_AddArrayToObject(m, "opens");
-    if (*opens == NULL) {
+    *fetches = cJSON_AddArrayToObject(m, "fetches");
+    if (*fetches == NULL) {
         cJSON_Delete(m);
         return NULL;
     }
@@ -529,18 +697,34 @@ message_doc(const struct store_ticket_row *r, cJSON **opens)
 }
 
 
+/*
+ * One stored fetch row.  A collapsed run of identical fetches is one row:
+ * at is its first fetch, last_at its last, count how many it holds.
+ */
 static int
-add_open(cJSON *opens, const struct store_ticket_row *r)
+add_fetch(cJSON *fetches, const struct store_ticket_row *r)
 {
+    const char *referer = r->fetch_referer_host;
     cJSON *o = cJSON_CreateObject();
 
-    if (o == NULL || !cJSON_AddItemToArray(opens, o)) {
+    if (o == NULL || !cJSON_AddItemToArray(fetches, o)) {
         cJSON_Delete(o);
         return -1;
     }
-    if (api_add_time(o, "at", r->open_at_ms) != 0
-        || api_add_string_or_null(o, "user_agent", r->open_user_agent) != 0
-        || api_add_string_or_null(o, "addr", r->open_addr) != 0)
+    if (referer != NULL && referer[0] == '\0')
+        referer = NULL;
+    if (api_add_time(o, "at", r->fetch_at_ms) != 0
+        || api_add_time(o, "last_at", r->fetch_last_at_ms) != 0
+        || api_add_count(o, "count", r->fetch_count) != 0
+        || api_add_string_or_null(o, "class",
+                                  store_class_name(r->fetch_class)) != 0
+        || api_add_string_or_null(o, "rule", r->fetch_rule) != 0
+        || api_add_string_or_null(o, "reason", r->fetch_reason) != 0
+        || api_add_string_or_null(o, "user_agent", r->fetch_user_agent) != 0
+        || api_add_string_or_null(o, "addr", r->fetch_addr) != 0
+        || api_add_string_or_null(o, "referer_host", referer) != 0
+        || api_add_count(o, "secs_since_send", r->fetch_secs_since_send)
+               != 0)
         return -1;
     return 0;
 }
@@ -553,15 +737,15 @@ ticket_row(void *ctx, const struct store_ticket_row *r)
     struct ticket_walk *w = ctx;
     cJSON *m;
 
-    if (w->opens == NULL || r->message_id != w->current) {
-        m = message_doc(r, &w->opens);
+    if (w->fetches == NULL || r->message_id != w->current) {
+        m = message_doc(r, &w->fetches);
         if (m == NULL || !cJSON_AddItemToArray(w->messages, m)) {
             cJSON_Delete(m);
             return 1;
         }
         w->current = r->message_id;
     }
-    if (r->has_open && add_open(w->opens, r) != 0)
+    if (r->has_fetch && add_fetch(w->fetches, r) != 0)
         return 1;
     return 0;
 }

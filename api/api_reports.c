@@ -1,6 +1,7 @@
 /*
- * api_reports.c - the two reports: open rates per recipient domain, and
- * the call list of valuable customers who never opened a reply.
+ * api_reports.c - the two reports: what people and machines did with the
+ * mail per recipient domain, and the call list of valuable customers who
+ * have not opened their recent replies.
  *
  * The figures are computed by the store (store_domains(),
  * store_unopened()); this file reads the query parameters, states the
@@ -14,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "api/csv.h"
 #include "api/parse.h"
@@ -23,6 +25,8 @@
 #define DOMAINS_DEFAULT_DAYS 30
 #define UNOPENED_DEFAULT_AGE "24h"
 #define NUMBER_TEXT_MAX 32      /* bytes; longer is never a sane number */
+#define REASON_NAME_MAX 32      /* bytes; longer is never a reason name */
+#define ECHO_MAX 40             /* bytes of a bad parameter quoted back */
 
 static int
 fail(char *err, size_t errlen, const char *fmt, ...)
@@ -98,19 +102,59 @@ read_window(const struct api_request *req, int64_t *since, int64_t *until,
 
 
 /*
- * The open rate of a domain: opened / sent, where "opened" counts the
- * messages whose pixel was fetched (GET) at least once.  Rounded to 4
- * decimals; 0 when nothing was sent.
+ * part / sent rounded to 4 decimals; 0 when nothing was sent (a domain
+ * row always has sent >= 1, but a division must not depend on that).
  */
 static double
-open_rate(int64_t opened, int64_t sent)
+rate(int64_t part, int64_t sent)
 {
-    double rate;
+    double r;
 
     if (sent <= 0)
         return 0;
-    rate = (double) opened / (double) sent;
-    return (double) (int64_t) (rate * 10000.0 + 0.5) / 10000.0;
+    r = (double) part / (double) sent;
+    return (double) (int64_t) (r * 10000.0 + 0.5) / 10000.0;
+}
+
+
+/*
+ * One domain's row.  The definitions (the store computes them, over the
+ * messages sent to the domain in the window):
+ *   sent          the messages;
+ *   reached       messages with delivery evidence: a fetch of any class
+ *                 but internal (HEAD probes included), or a customer
+ *                 reply;
+ *   opened        messages a person opened: a human or proxy fetch, or a
+ *                 customer reply.  Each message counts once, so opened
+ *                 never exceeds sent; unique_opens is the same number,
+ *                 named for readers who compare it with total_opens;
+ *   open_rate     opened / sent;  reach_rate  reached / sent;
+ *   total_opens   every human and proxy fetch (a mail read three times
+ *                 counts three; proxies cache, so a lower bound there);
+ *   fetches       every recorded GET, whatever its class;
+ *   fetches_by_class  every recorded fetch per class, HEADs under
+ *                 head_probe;
+ *   last_open_at  the newest human or proxy fetch or reply, or null.
+ * Internal fetches count only in fetches and fetches_by_class.
+ */
+static int
+add_domain(cJSON *o, const struct store_domain_row *r)
+{
+    if (cJSON_AddStringToObject(o, "domain", r->domain) == NULL
+        || api_add_count(o, "sent", r->sent) != 0
+        || api_add_count(o, "reached", r->reached) != 0
+        || api_add_count(o, "opened", r->opened) != 0
+        || cJSON_AddNumberToObject(o, "open_rate", rate(r->opened, r->sent))
+               == NULL
+        || cJSON_AddNumberToObject(o, "reach_rate",
+                                   rate(r->reached, r->sent)) == NULL
+        || api_add_count(o, "unique_opens", r->opened) != 0
+        || api_add_count(o, "total_opens", r->total_opens) != 0
+        || api_add_count(o, "fetches", r->fetches) != 0
+        || api_add_by_class(o, "fetches_by_class", r->by_class) != 0
+        || api_add_time_or_null(o, "last_open_at", r->last_open_at_ms) != 0)
+        return -1;
+    return 0;
 }
 
 
@@ -125,17 +169,7 @@ domain_row(void *ctx, const struct store_domain_row *r)
         cJSON_Delete(o);
         return 1;
     }
-    if (cJSON_AddStringToObject(o, "domain", r->domain) == NULL
-        || cJSON_AddNumberToObject(o, "sent", (double) r->sent) == NULL
-        || cJSON_AddNumberToObject(o, "opened", (double) r->opened) == NULL
-        || cJSON_AddNumberToObject(o, "open_rate",
-                                   open_rate(r->opened, r->sent)) == NULL
-        || cJSON_AddNumberToObject(o, "fetches", (double) r->fetches)
-               == NULL)
-        return 1;
-    if (r->last_open_at_ms == 0)
-        return cJSON_AddNullToObject(o, "last_open_at") == NULL;
-    return api_add_time(o, "last_open_at", r->last_open_at_ms) != 0;
+    return add_domain(o, r) != 0;
 }
 
 
@@ -216,36 +250,62 @@ parse_number(const char *s, double *out)
 }
 
 
-/* True when haystack contains needle, ignoring ASCII case. */
-static int
-contains_ci(const char *haystack, const char *needle)
+/*
+ * The weight ("q") an Accept header gives to the media type want
+ * ("text/csv"): its own entry, else its type's wildcard ("text" then
+ * "/" then "*"), else the all-types wildcard, else 0.
+ * Entries are "type/subtype;q=0.5" separated by commas.
+ */
+static double
+accept_weight(const char *accept, const char *want)
 {
-    size_t n = strlen(needle), i;
+    size_t type_len = strcspn(want, "/");
+    double exact = -1, group = -1, any = -1;
 
-    for (; *haystack != '\0'; haystack++) {
-        for (i = 0; i < n; i++) {
-            char a = haystack[i], b = needle[i];
+    while (*accept != '\0') {
+        size_t len = strcspn(accept, ",");
+        size_t range_len = strcspn(accept, ";,");
+        const char *q = strstr(accept, ";q=");
+        double weight = 1.0;
 
-            if (a >= 'A' && a <= 'Z')
-                a = (char) (a - 'A' + 'a');
-            if (a != b)
-                break;
+        while (*accept == ' ') {
+            accept++;
+            len--;
+            range_len--;
         }
-        if (i == n)
-            return 1;
+        if (q != NULL && q < accept + len) {
+            weight = strtod(q + 3, NULL);
+        }
+        while (range_len > 0 && accept[range_len - 1] == ' ') {
+            range_len--;
+        }
+
+        if (range_len == strlen(want)
+            && strncasecmp(accept, want, range_len) == 0) {
+            exact = weight;
+        } else if (range_len == type_len + 2
+                   && strncasecmp(accept, want, type_len + 1) == 0
+                   && accept[type_len + 1] == '*') {
+            group = weight;
+        } else if (range_len == 3 && strncmp(accept, "*/*", 3) == 0) {
+            any = weight;
+        }
+        accept += len + (accept[len] == ',');
     }
-    return 0;
+    return exact >= 0 ? exact : group >= 0 ? group : any >= 0 ? any : 0;
 }
 
 
 /* The parameters of the call list. */
 struct unopened_query {
-    double min_value;
-    int64_t sent_before_ms;
+    struct store_unopened_query store;
     int csv;
 };
 
-/* CSV when ?format=csv, or when Accept asks for text/csv and no format. */
+/*
+ * CSV when ?format=csv, or with no format when Accept weighs text/csv
+ * above application/json.
+ */
 static int
 read_format(const struct api_request *req, int *csv, char *err,
             size_t errlen)
@@ -254,12 +314,67 @@ read_format(const struct api_request *req, int *csv, char *err,
     const char *accept = api_header(req, "Accept");
 
     if (format == NULL) {
-        *csv = accept != NULL && contains_ci(accept, "text/csv");
+        *csv = accept != NULL && accept_weight(accept, "text/csv")
+                                 > accept_weight(accept, "application/json");
         return 0;
     }
     if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
         return fail(err, errlen, "format must be \"json\" or \"csv\"");
     *csv = strcmp(format, "csv") == 0;
+    return 0;
+}
+
+
+/*
+ * The first n bytes of s, fit to quote in an error: at most ECHO_MAX of
+ * them, anything but printable ASCII shown as '?' (the reply must stay
+ * valid UTF-8), and "..." when cut.
+ */
+static void
+echo_text(const char *s, size_t n, char out[ECHO_MAX + 4])
+{
+    size_t i, m = n < ECHO_MAX ? n : ECHO_MAX;
+
+    for (i = 0; i < m; i++)
+        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
+    out[m] = '\0';
+    if (m < n)
+        strcat(out, "...");
+}
+
+
+/*
+ * reason: a comma-separated list of reason names; the mask has bit
+ * 1u << reason for each (0, all reasons, when the parameter is absent).
+ * An unknown or empty name is an error that names it.
+ */
+static int
+read_reasons(const struct api_request *req, unsigned *mask, char *err,
+             size_t errlen)
+{
+    const char *p = param(req, "reason");
+    char name[REASON_NAME_MAX + 1], echo[ECHO_MAX + 4];
+    size_t n;
+    int reason;
+
+    *mask = 0;
+    while (p != NULL) {
+        n = strcspn(p, ",");
+        reason = -1;
+        if (n <= REASON_NAME_MAX) {
+            memcpy(name, p, n);
+            name[n] = '\0';
+            reason = store_reason_parse(name);
+        }
+        if (reason < 0 || reason >= STORE_N_REASONS) {
+            echo_text(p, n, echo);
+            return fail(err, errlen, "reason: unknown reason \"%s\"; use "
+                        "never_fetched, machine_only or "
+                        "opened_nothing_recent", echo);
+        }
+        *mask |= 1u << reason;
+        p = p[n] == ',' ? p + n + 1 : NULL;
+    }
     return 0;
 }
 
@@ -273,16 +388,18 @@ read_unopened_query(const struct api_request *req, struct unopened_query *q,
     int64_t age_ms = 0;
 
     memset(q, 0, sizeof *q);
-    if (min != NULL && parse_number(min, &q->min_value) != 0)
+    if (min != NULL && parse_number(min, &q->store.min_value) != 0)
         return fail(err, errlen, "min_value must be a finite number");
     if (parse_duration(age != NULL ? age : UNOPENED_DEFAULT_AGE,
                        &age_ms) != 0)
         return fail(err, errlen, "older_than must be a positive duration "
                     "such as 90m, 24h, 3d or 1w");
     if (req->now_ms < INT64_MIN + age_ms)
-        q->sent_before_ms = INT64_MIN;
+        q->store.sent_before_ms = INT64_MIN;
     else
-        q->sent_before_ms = req->now_ms - age_ms;
+        q->store.sent_before_ms = req->now_ms - age_ms;
+    if (read_reasons(req, &q->store.reasons, err, errlen) != 0)
+        return -1;
     return read_format(req, &q->csv, err, errlen);
 }
 
@@ -327,9 +444,13 @@ customer_json(cJSON *customers, const struct store_unopened_row *r)
         || api_add_string_or_null(o, "name", r->name) != 0
         || api_add_string_or_null(o, "phone", r->phone) != 0
         || cJSON_AddNumberToObject(o, "value", r->value) == NULL
-        || cJSON_AddNumberToObject(o, "replies", (double) r->replies) == NULL
+        || api_add_string_or_null(o, "reason",
+                                  store_reason_name(r->reason)) != 0
+        || api_add_count(o, "replies", r->replies) != 0
+        || api_add_count(o, "unopened", r->unopened) != 0
         || api_add_time(o, "oldest_unopened_at", r->oldest_ms) != 0
         || api_add_time(o, "newest_unopened_at", r->newest_ms) != 0
+        || api_add_time_or_null(o, "last_open_at", r->last_open_at_ms) != 0
         || add_ticket_ids(o, r) != 0)
         return 1;
     return 0;
@@ -367,8 +488,9 @@ static void
 csv_header(struct csv_buf *b)
 {
     static const char *const names[] = {
-        "recipient", "name", "phone", "value", "replies",
-        "oldest_unopened_at", "newest_unopened_at", "ticket_ids"
+        "recipient", "name", "phone", "value", "reason", "replies",
+        "unopened", "oldest_unopened_at", "newest_unopened_at",
+        "last_open_at", "ticket_ids"
     };
     size_t i;
 
@@ -378,27 +500,35 @@ csv_header(struct csv_buf *b)
 }
 
 
+/* The columns of csv_header(); an empty field where JSON has null. */
 static int
 customer_csv(struct csv_buf *b, const struct store_unopened_row *r)
 {
     char value[NUMBER_TEXT_MAX], replies[NUMBER_TEXT_MAX];
-    char oldest[32], newest[32];
+    char unopened[NUMBER_TEXT_MAX];
+    char oldest[32], newest[32], last_open[32] = "";
     char *ids = join_ticket_ids(r);
 
     if (ids == NULL)
         return 1;
     snprintf(value, sizeof value, "%.15g", r->value);
     snprintf(replies, sizeof replies, "%" PRId64, r->replies);
+    snprintf(unopened, sizeof unopened, "%" PRId64, r->unopened);
     format_time(r->oldest_ms, oldest, sizeof oldest);
     format_time(r->newest_ms, newest, sizeof newest);
+    if (r->last_open_at_ms != 0)
+        format_time(r->last_open_at_ms, last_open, sizeof last_open);
 
     csv_field(b, r->recipient, 1);
     csv_field(b, r->name, 0);
     csv_field(b, r->phone, 0);
     csv_field(b, value, 0);
+    csv_field(b, store_reason_name(r->reason), 0);
     csv_field(b, replies, 0);
+    csv_field(b, unopened, 0);
     csv_field(b, oldest, 0);
     csv_field(b, newest, 0);
+    csv_field(b, last_open, 0);
     csv_field(b, ids, 0);
     csv_end_record(b);
     free(ids);
@@ -459,11 +589,18 @@ start_walk(struct unopened_walk *w)
 
 
 /*
- * GET /api/v1/unopened?min_value=&older_than=&format=
+ * GET /api/v1/unopened?min_value=&older_than=&reason=&format=
  *
- * The call list: customers with value >= min_value who were sent at
- * least one reply more than older_than ago and have never opened any
- * reply (no recorded GET of any of their replies' pixels).
+ * The call list.  A customer's unopened replies are those sent after
+ * their newest opened reply (all of them when none was opened), opened
+ * meaning a human or proxy fetch or their own reply.  Listed: customers
+ * with value >= min_value who have an unopened reply sent more than
+ * older_than ago and have not replied since the oldest unopened one.
+ * reason: opened_nothing_recent when they opened some reply, else
+ * machine_only when an unopened one reached a mailbox (a fetch of any
+ * class but internal), else never_fetched.  replies counts all their
+ * replies; unopened, the oldest/newest times and ticket_ids describe the
+ * unopened ones; last_open_at is when they last opened a reply, or null.
  * Confirmations neither qualify a customer nor count as opened.
  */
 void
@@ -491,7 +628,7 @@ api_unopened_get(struct api *api, const struct api_request *req,
     }
 
     st = api_store_take(api);
-    rc = store_unopened(st, q.min_value, q.sent_before_ms, unopened_row, &w);
+    rc = store_unopened(st, &q.store, unopened_row, &w);
     if (rc < 0)
         api_reply_store_error(reply, st, rc, "unopened");
     api_store_give(api, st);

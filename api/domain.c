@@ -165,6 +165,9 @@ domain_from_address(const char *address, char *out, size_t outlen,
         return fail(err, errlen, "address has no '@'");
     if (at == address)
         return fail(err, errlen, "address has no local part before '@'");
+    /* Only a quoted local part ("a b"@example.com) may hold spaces. */
+    if (address[0] != '"' && memchr(address, ' ', (size_t) (at - address)))
+        return fail(err, errlen, "the local part contains a space");
 
     d = at + 1;
     n = strlen(d);
