@@ -22,6 +22,7 @@
 #include <time.h>
 
 #include "server/log.h"
+#include "server/text.h"
 #include "store/store.h"
 
 #define RETRY_MIN_MS 10
@@ -71,67 +72,6 @@ monotonic_ms(void)
 
 
 /*
- * Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
- * no surrogates, nothing past U+10FFFF), or 0 when it is not one.
- */
-static size_t
-utf8_seq_len(const unsigned char *p)
-{
-    unsigned char lo = 0x80, hi = 0xbf;
-    size_t need;
-
-    if (*p >= 0xc2 && *p <= 0xdf) {
-        need = 1;
-    } else if (*p >= 0xe0 && *p <= 0xef) {
-        need = 2;
-        lo = *p == 0xe0 ? 0xa0 : 0x80;      /* overlong */
-        hi = *p == 0xed ? 0x9f : 0xbf;      /* surrogates */
-    } else if (*p >= 0xf0 && *p <= 0xf4) {
-        need = 3;
-        lo = *p == 0xf0 ? 0x90 : 0x80;      /* overlong */
-        hi = *p == 0xf4 ? 0x8f : 0xbf;      /* past U+10FFFF */
-    } else {
-        return 0;
-    }
-
-    if (p[1] < lo || p[1] > hi) {
-        return 0;
-    }
-    for (size_t i = 2; i <= need; i++) {
-        if ((p[i] & 0xc0) != 0x80) {
-            return 0;
-        }
-    }
-    return need + 1;
-}
-
-
-/*
- * Replaces bytes that are not valid UTF-8, and control characters, with
- * '?', so that what clients sent can always be served back as JSON.
- */
-static void
-sanitize_text(char *s)
-{
-    unsigned char *p = (unsigned char *) s;
-
-    while (*p != '\0') {
-        size_t len;
-
-        if (*p < 0x20 || *p == 0x7f) {
-            *p++ = '?';
-        } else if (*p < 0x80) {
-            p++;
-        } else if ((len = utf8_seq_len(p)) == 0) {
-            *p++ = '?';
-        } else {
-            p += len;
-        }
-    }
-}
-
-
-/*
  * Commits one batch, retrying while the store refuses it.  When stopping,
  * gives up after STOP_RETRIES tries so a dead disk cannot hang shutdown.
  * Returns the fetches given up on (lost).
@@ -145,7 +85,7 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
     int tries = 0;
 
     for (size_t i = 0; i < n; i++) {
-        sanitize_text(v[i].user_agent);
+        text_sanitize(v[i].user_agent);
     }
 
     for (;;) {

@@ -9,6 +9,7 @@ Standard library only.
 """
 
 import base64
+import datetime
 import hashlib
 import http.client
 import json
@@ -317,33 +318,121 @@ class Beacon:
         return self.get("/api/v1/stats")
 
     def opens(self, ticket_id, message_id):
-        """The opens of one message, read through the ticket view."""
+        """The GET fetch rows of one message, read through the ticket view
+        (HEAD probes are recorded too, but are never opens)."""
         ticket = self.get("/api/v1/tickets/%s" % quote(ticket_id))
         for m in ticket["messages"]:
             if m["id"] == message_id:
-                return m["opens"]
+                return [f for f in m["fetches"]
+                        if f["class"] != "head_probe"]
         raise Failure("message %r missing from ticket %r"
                       % (message_id, ticket_id))
 
+    def open_count(self, ticket_id, message_id):
+        """GET fetches of one message, every one counted: identical
+        fetches within a minute share a row and add to its count."""
+        return sum(f["count"] for f in self.opens(ticket_id, message_id))
+
     def wait_opens(self, ticket_id, message_id, n):
-        """Polls until the message has exactly n opens; returns them."""
+        """Polls until the message has exactly n GET fetches, counted;
+        returns its fetch rows."""
         last = []
 
         def ready():
             last[:] = self.opens(ticket_id, message_id)
-            return len(last) >= n
+            return sum(f["count"] for f in last) >= n
 
+        total = lambda: sum(f["count"] for f in last)
         try:
             poll(ready, "%d open(s) of message %r" % (n, message_id))
         except Failure:
             raise Failure("message %r has %d opens, want %d"
-                          % (message_id, len(last), n))
-        check_eq(len(last), n, "opens of message %r" % message_id)
+                          % (message_id, total(), n))
+        check_eq(total(), n, "opens of message %r" % message_id)
         return list(last)
+
+    # -- issue 3: classified fetches -----------------------------------------
+
+    def send_signal(self, sig):
+        """Sends sig to the server this instance started (SIGHUP: reload)."""
+        check(self.proc is not None and self.proc.poll() is None,
+              "beacon is not running")
+        self.proc.send_signal(sig)
+
+    def fetch_from(self, path, addr, ua="beacon-e2e/1", method="GET",
+                   headers=None):
+        """A pixel fetch presented as coming from addr (X-Forwarded-For).
+
+        Only a server started with --trusted-proxy covering 127.0.0.1
+        believes the header.
+        """
+        hdrs = {"X-Forwarded-For": addr}
+        hdrs.update(headers or {})
+        return self.fetch(path, ua=ua, method=method, headers=hdrs)
+
+    def message(self, ticket_id, message_id):
+        """One message of the ticket view, with its figures and fetches."""
+        ticket = self.get("/api/v1/tickets/%s" % quote(ticket_id))
+        for m in ticket["messages"]:
+            if m["id"] == message_id:
+                return m
+        raise Failure("message %r missing from ticket %r"
+                      % (message_id, ticket_id))
+
+    def wait_fetches(self, ticket_id, message_id, n, timeout=POLL_TIMEOUT):
+        """Polls until the message counts n fetches (all classes, HEADs
+        included); returns the message.  More than n is a failure.
+        """
+        last = [None]
+
+        def ready():
+            last[0] = self.message(ticket_id, message_id)
+            return sum(last[0]["fetches_by_class"].values()) >= n
+
+        try:
+            poll(ready, "%d fetch(es) of message %r" % (n, message_id),
+                 timeout=timeout)
+        except Failure:
+            got = None if last[0] is None else last[0]["fetches_by_class"]
+            raise Failure("message %r counts %r, want %d fetches in all"
+                          % (message_id, got, n))
+        check_eq(sum(last[0]["fetches_by_class"].values()), n,
+                 "fetches counted on message %r" % message_id)
+        return last[0]
+
+    def domain(self, name, query=""):
+        """The /api/v1/domains row of one domain, or None."""
+        for row in self.get("/api/v1/domains" + query)["domains"]:
+            if row["domain"] == name:
+                return row
+        return None
+
+    def event(self, obj):
+        """POST /api/v1/events; returns (status, parsed body)."""
+        status, _, body = self.api("POST", "/api/v1/events", obj)
+        return status, body
 
 
 def quote(s):
     return urllib.parse.quote(str(s), safe="")
+
+
+def now_ms():
+    return int(time.time() * 1000)
+
+
+def rfc3339(ms):
+    """ms since the epoch as "YYYY-MM-DDTHH:MM:SS.mmmZ"."""
+    t = datetime.datetime.fromtimestamp(ms / 1000, datetime.timezone.utc)
+    return t.strftime("%Y-%m-%dT%H:%M:%S.") + "%03dZ" % (ms % 1000)
+
+
+def parse_time(s):
+    """An RFC 3339 string from the API as ms since the epoch."""
+    check(isinstance(s, str), "time %r is not a string" % (s,))
+    t = datetime.datetime.fromisoformat(s.replace("Z", "+00:00"))
+    check(t.tzinfo is not None, "time %r has no offset" % s)
+    return round(t.timestamp() * 1000)
 
 
 def parse_json(data):

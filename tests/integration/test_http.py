@@ -168,7 +168,7 @@ def register(srv, ticket_id, recipient, **more):
 
 
 def open_count(srv, reg):
-    return len(srv.opens(reg["_ticket"], reg["id"]))
+    return srv.open_count(reg["_ticket"], reg["id"])
 
 
 def run_beacon(*args, cwd):
@@ -288,7 +288,7 @@ def register_returns_id_token_pixel_url_and_img_tag():
     m = ticket["messages"][0]
     check_eq(m["id"], reg["id"], "message id")
     check_eq(m["kind"], "reply", "kind")
-    check_eq(m["opens"], [], "opens")
+    check_eq(m["fetches"], [], "fetches")
     check(abs(parse_time(m["sent_at"]) - now_ms()) < 60000,
           "default sent_at %r is not now" % m["sent_at"])
 
@@ -710,7 +710,7 @@ def restart_on_the_same_db_keeps_messages_and_opens():
             ticket = b.get("/api/v1/tickets/R-1")
             check_eq([m["id"] for m in ticket["messages"]], [reg["id"]],
                      "messages after restart")
-            opens = ticket["messages"][0]["opens"]
+            opens = ticket["messages"][0]["fetches"]
             check_eq([o["user_agent"] for o in opens], ["first-run-agent"],
                      "opens after restart")
             b.fetch(b.pixel_path(reg), ua="second-run-agent")
@@ -728,7 +728,7 @@ def sigterm_writes_every_queued_open_before_exit():
             for _ in range(n):
                 check_eq(b.fetch(path)[0], 200, "fetch")
         with Beacon(BINARY, workdir=d) as b:
-            check_eq(len(b.opens("S-1", reg["id"])), n,
+            check_eq(b.open_count("S-1", reg["id"]), n,
                      "opens written before the stop")
 
 
