@@ -137,8 +137,7 @@ start_store_side(struct running *run, const struct serve_config *c,
     struct api_config acfg;
     struct store *st;
 
-    if (classifier_new(&run->classifier, c->rules, err, errlen) != 0
-        || make_parent_dirs(c->db, err, errlen) != 0
+    if (make_parent_dirs(c->db, err, errlen) != 0
         || store_open(&st, c->db, err, errlen) != STORE_OK) {
         return -1;
     }
@@ -226,11 +225,13 @@ cmd_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    /* Bind first: a bad --listen must fail before any file is created. */
+    /* Bind and read the rules first: bad values fail before any file is
+     * created. */
     if (http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err)) != 0) {
         goto fail;
     }
-    if (load_keys(&run, &c, err, sizeof(err)) != 0) {
+    if (classifier_new(&run.classifier, c.rules, err, sizeof(err)) != 0
+        || load_keys(&run, &c, err, sizeof(err)) != 0) {
         close(fd);
         goto fail;
     }

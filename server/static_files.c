@@ -129,10 +129,14 @@ static_files_load(struct static_files **out, const char *dir, char *err,
             || strlen(de->d_name) + 2 > sizeof(file->name)) {
             continue;
         }
-        snprintf(path, sizeof(path), "%s/%s", dir, de->d_name);
+        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir,
+                              de->d_name) >= sizeof(path)) {
+            continue;
+        }
         file->response = response_from_file(path, de->d_name);
         if (file->response != NULL) {
-            snprintf(file->name, sizeof(file->name), "/%s", de->d_name);
+            file->name[0] = '/';
+            memcpy(file->name + 1, de->d_name, strlen(de->d_name) + 1);
             sf->n++;
         }
     }
