@@ -4,8 +4,9 @@
  * This module owns the database file's schema and its migrations
  * (PRAGMA user_version), the connection settings, every SQL statement
  * Beacon runs, and the definitions the reports are built on: what
- * "opened", "fetches" and "never opened a reply" mean in SQL.  It exports
- * only the store_* functions of store.h; struct store is private here.
+ * "reached", "opened", "fetches" and "unopened reply" mean in SQL.  It
+ * exports the store_* functions of store.h but for the names of classes
+ * and reasons (store_names.c); struct store is private here.
  *
  * Each handle is one connection opened without SQLite's own mutexes
  * (SQLITE_OPEN_NOMUTEX): a handle belongs to one thread at a time.  Its
@@ -24,6 +25,8 @@
 #define BUSY_TIMEOUT_MS 5000
 #define WAL_RETRY_MS 10
 #define ERRMSG_MAX 256
+#define RECLASS_PAGE 64     /* fetch rows read at a time by reclassify */
+#define BURST_UNKEPT_MAX 100    /* burst_unkept entries per message */
 
 /*
  * Migrations, applied in order: entry i takes the schema from version i
@@ -43,6 +46,35 @@
  *   a range scan and every other column it reads is in the index.
  * - opens is indexed by (message_id, at) for the ticket view; that is the
  *   one secondary index the hot insert path pays for.
+ *
+ * Version 2: classified fetches.
+ * - opens becomes fetches, rebuilt rather than altered so that every
+ *   column has its final definition.  A row is a run of identical
+ *   fetches (message, network, User-Agent, HEAD-ness and class) with its
+ *   count and first and last times, plus the evidence a reclassification
+ *   needs (secs since registration; bursts are recomputed from the rows).
+ *   A v1 open becomes a human row of rule 'v1'.
+ * - Past the rows cap, fetches are only counted.  Those in the message's
+ *   burst window go to burst_unkept, one entry per client (network,
+ *   User-Agent, HEAD-ness) and class with its count, at most
+ *   BURST_UNKEPT_MAX entries per message: a burst is a burst whether or
+ *   not its fetches are kept, and a whole_burst verdict relabels them as
+ *   it does rows.  The others go to fetch_overflow, one count per class
+ *   with first and last times.  Neither is reclassified (they keep their
+ *   class), and with them the figures of a message can always be rebuilt
+ *   from what is stored (recompute_message()).
+ * - messages carry every figure the reports read, kept by the writes:
+ *   n_<class> counts every fetch of the class (always its rows' counts
+ *   plus its fetches without a row, so recompute_message() rebuilds the
+ *   same number), rows_kept and not_kept the two kinds, reached_at the
+ *   first fetch of any class but internal, replied_at and last_reply_at
+ *   the earliest and the latest customer reply that covers the message.
+ *   first_open_at and reached_at take replied_at into account,
+ *   last_open_at takes last_reply_at.
+ * - open_count goes (n_human + n_proxy says it); messages_by_sent is
+ *   rebuilt to cover the domains report again.  messages_by_customer
+ *   gains sent_at for the call list ("replies sent after the newest
+ *   opened one" is a range).
  */
 static const char *const migrations[] = {
     "CREATE TABLE customers ("
@@ -79,6 +111,79 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_by_sent ON messages(sent_at, domain,"
     "  first_open_at, open_count, last_open_at);"
     "CREATE INDEX opens_by_message ON opens(message_id, at);",
+
+    "ALTER TABLE customers ADD COLUMN replied_at INTEGER;"
+    "ALTER TABLE messages ADD COLUMN reached_at INTEGER;"
+    "ALTER TABLE messages ADD COLUMN replied_at INTEGER;"
+    "ALTER TABLE messages ADD COLUMN last_reply_at INTEGER;"
+    "ALTER TABLE messages ADD COLUMN n_human INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN n_proxy INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN n_privacy_prefetch INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN n_scanner INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN n_internal INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN n_head_probe INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN rows_kept INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE messages ADD COLUMN not_kept INTEGER NOT NULL DEFAULT 0;"
+    "CREATE TABLE fetches ("
+    "  id INTEGER PRIMARY KEY,"
+    "  message_id INTEGER NOT NULL REFERENCES messages(id),"
+    "  at INTEGER NOT NULL,"                /* first fetch of the run */
+    "  last_at INTEGER NOT NULL,"           /* last fetch of the run */
+    "  count INTEGER NOT NULL,"
+    "  is_head INTEGER NOT NULL,"
+    "  addr TEXT NOT NULL,"                 /* truncated network */
+    "  user_agent TEXT NOT NULL,"
+    "  referer_host TEXT NOT NULL,"
+    "  secs INTEGER NOT NULL,"              /* at - registered_at, >= 0 */
+    "  class TEXT NOT NULL CHECK (class IN ('human', 'proxy',"
+    "    'privacy_prefetch', 'scanner', 'internal', 'head_probe')),"
+    "  rule TEXT NOT NULL,"
+    "  reason TEXT NOT NULL"
+    ");"
+    "INSERT INTO fetches (id, message_id, at, last_at, count, is_head,"
+    "  addr, user_agent, referer_host, secs, class, rule, reason)"
+    " SELECT o.id, o.message_id, o.at, o.at, 1, 0, o.addr, o.user_agent,"
+    "  '', max(0, (o.at - m.registered_at) / 1000), 'human', 'v1',"
+    "  'recorded before classification'"
+    " FROM opens AS o JOIN messages AS m ON m.id = o.message_id;"
+    "DROP TABLE opens;"
+    "CREATE TABLE fetch_overflow ("
+    "  message_id INTEGER NOT NULL REFERENCES messages(id),"
+    "  class TEXT NOT NULL CHECK (class IN ('human', 'proxy',"
+    "    'privacy_prefetch', 'scanner', 'internal', 'head_probe')),"
+    "  count INTEGER NOT NULL,"
+    "  first_at INTEGER NOT NULL,"
+    "  last_at INTEGER NOT NULL,"
+    "  PRIMARY KEY (message_id, class)"
+    ") WITHOUT ROWID;"
+    "CREATE TABLE burst_unkept ("
+    "  id INTEGER PRIMARY KEY,"
+    "  message_id INTEGER NOT NULL REFERENCES messages(id),"
+    "  addr TEXT NOT NULL,"
+    "  user_agent TEXT NOT NULL,"
+    "  is_head INTEGER NOT NULL,"
+    "  class TEXT NOT NULL CHECK (class IN ('human', 'proxy',"
+    "    'privacy_prefetch', 'scanner', 'internal', 'head_probe')),"
+    "  count INTEGER NOT NULL,"
+    "  first_at INTEGER NOT NULL,"
+    "  last_at INTEGER NOT NULL"
+    ");"
+    "CREATE INDEX burst_unkept_by_message ON burst_unkept(message_id,"
+    "  addr);"
+    /* v1 kept open_count and the open times exactly, one row per open. */
+    "UPDATE messages SET n_human = open_count, rows_kept = open_count,"
+    "  reached_at = first_open_at WHERE open_count > 0;"
+    "DROP INDEX messages_by_sent;"
+    "DROP INDEX messages_by_customer;"
+    "ALTER TABLE messages DROP COLUMN open_count;"
+    "CREATE INDEX messages_by_sent ON messages(sent_at, domain,"
+    "  reached_at, first_open_at, last_open_at, n_human, n_proxy,"
+    "  n_privacy_prefetch, n_scanner, n_internal, n_head_probe);"
+    "CREATE INDEX messages_by_customer ON messages(customer_id, kind,"
+    "  sent_at);"
+    "CREATE INDEX fetches_by_message ON fetches(message_id, at);",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -91,14 +196,36 @@ enum stmt_id {
     S_PING,
     S_CUSTOMER_UPSERT,
     S_MESSAGE_INSERT,
-    S_OPEN_COUNT,
-    S_OPEN_INSERT,
+    S_FETCH_MESSAGE,
+    S_FETCH_BURST,
+    S_FETCH_FIND_RUN,
+    S_FETCH_ADD_TO_RUN,
+    S_FETCH_INSERT,
+    S_FETCH_OVERFLOW,
+    S_UNKEPT_FIND,
+    S_UNKEPT_ADD_TO,
+    S_UNKEPT_INSERT,
+    S_UNKEPT_RELABEL,
+    S_FETCH_COUNT,
+    S_BURST_RELABEL,
+    S_MESSAGE_RECOMPUTE,
+    S_RECLASS_PAGE,
+    S_RECLASS_SET,
+    S_REPLY_CUSTOMER,
+    S_REPLY_NEXT,
     S_TICKET,
     S_DOMAINS,
     S_UNOPENED,
     S_UNOPENED_TICKETS,
     S_COUNT
 };
+
+/*
+ * The earliest and the latest customer reply covering a message once a
+ * reply at ?2 covers it too (?2 NULL: no new reply).
+ */
+#define FIRST_REPLY "coalesce(min(replied_at, ?2), ?2, replied_at)"
+#define LAST_REPLY "coalesce(max(last_reply_at, ?2), ?2, last_reply_at)"
 
 static const char *const stmt_sql[S_COUNT] = {
     /* IMMEDIATE takes the write lock up front, so two writers wait on
@@ -126,57 +253,238 @@ static const char *const stmt_sql[S_COUNT] = {
         " kind, sent_at, registered_at, header_message_id)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 
-    /* min() and max() with a NULL argument are NULL, hence coalesce:
-     * opens may arrive out of order within and across batches. */
-    [S_OPEN_COUNT] =
-        "UPDATE messages SET open_count = open_count + 1,"
-        " first_open_at = coalesce(min(first_open_at, ?1), ?1),"
-        " last_open_at = coalesce(max(last_open_at, ?1), ?1)"
-        " WHERE id = ?2",
+    [S_FETCH_MESSAGE] =
+        "SELECT registered_at, rows_kept FROM messages WHERE id = ?1",
 
-    [S_OPEN_INSERT] =
-        "INSERT INTO opens (message_id, at, addr, user_agent)"
-        " VALUES (?1, ?2, ?3, ?4)",
+    /* The other User-Agents of the burst: rows of message ?1 from
+     * network ?3 in its window (at < ?2), recorded before (?5, ?6) in
+     * the (at, id) order, whose User-Agent is not this fetch's (?4); and
+     * when ?7, that network's fetches in the window that made no row. */
+    [S_FETCH_BURST] =
+        "SELECT count(DISTINCT ua) FROM ("
+        " SELECT user_agent AS ua FROM fetches"
+        "  WHERE message_id = ?1 AND at < ?2 AND addr = ?3"
+        "   AND user_agent <> ?4 AND (at, id) < (?5, ?6)"
+        " UNION ALL SELECT user_agent FROM burst_unkept"
+        "  WHERE ?7 AND message_id = ?1 AND addr = ?3 AND user_agent <> ?4)",
+
+    /* The run a fetch at ?6 joins: same message, network, User-Agent,
+     * HEAD-ness and class, begun at or before ?6 and last fetched less
+     * than ?7 ms before it.  The newest such run wins. */
+    [S_FETCH_FIND_RUN] =
+        "SELECT id FROM fetches"
+        " WHERE message_id = ?1 AND at <= ?6 AND addr = ?2"
+        "  AND user_agent = ?3 AND is_head = ?4 AND class = ?5"
+        "  AND ?6 - last_at < ?7"
+        " ORDER BY last_at DESC LIMIT 1",
+
+    [S_FETCH_ADD_TO_RUN] =
+        "UPDATE fetches SET count = count + 1, last_at = max(last_at, ?2)"
+        " WHERE id = ?1",
+
+    [S_FETCH_INSERT] =
+        "INSERT INTO fetches (message_id, at, last_at, count, is_head,"
+        " addr, user_agent, referer_host, secs, class, rule, reason)"
+        " VALUES (?1, ?2, ?2, 1, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
+
+    [S_FETCH_OVERFLOW] =
+        "INSERT INTO fetch_overflow (message_id, class, count, first_at,"
+        " last_at) VALUES (?1, ?2, 1, ?3, ?3)"
+        " ON CONFLICT (message_id, class) DO UPDATE SET"
+        "  count = count + 1, first_at = min(first_at, excluded.first_at),"
+        "  last_at = max(last_at, excluded.last_at)",
+
+    /* A fetch in the burst window that made no row: the entry of its
+     * client and class, or a new one while the message has fewer than
+     * ?7 entries. */
+    [S_UNKEPT_FIND] =
+        "SELECT id FROM burst_unkept"
+        " WHERE message_id = ?1 AND addr = ?2 AND user_agent = ?3"
+        "  AND is_head = ?4 AND class = ?5 LIMIT 1",
+
+    [S_UNKEPT_ADD_TO] =
+        "UPDATE burst_unkept SET count = count + 1,"
+        " first_at = min(first_at, ?2), last_at = max(last_at, ?2)"
+        " WHERE id = ?1",
+
+    [S_UNKEPT_INSERT] =
+        "INSERT INTO burst_unkept (message_id, addr, user_agent, is_head,"
+        " class, count, first_at, last_at)"
+        " SELECT ?1, ?2, ?3, ?4, ?5, 1, ?6, ?6"
+        " WHERE (SELECT count(*) FROM burst_unkept WHERE message_id = ?1)"
+        "  < ?7",
+
+    /* The GET fetches of a burst that made no row take its verdict. */
+    [S_UNKEPT_RELABEL] =
+        "UPDATE burst_unkept SET class = ?3"
+        " WHERE message_id = ?1 AND addr = ?2 AND is_head = 0"
+        "  AND class <> ?3",
+
+    /* One fetch of class ?2 at ?5 on message ?1; ?3 and ?4 say whether
+     * it made a row or went over the cap.  The definitions: an open is
+     * a human or proxy fetch (STORE_CLASS_IS_OPEN), delivery evidence is
+     * a fetch of any class but internal.  min() and max() with a NULL
+     * argument are NULL, hence coalesce: fetches may arrive out of
+     * order. */
+    [S_FETCH_COUNT] =
+        "UPDATE messages SET"
+        " n_human = n_human + (?2 = 'human'),"
+        " n_proxy = n_proxy + (?2 = 'proxy'),"
+        " n_privacy_prefetch = n_privacy_prefetch"
+        "  + (?2 = 'privacy_prefetch'),"
+        " n_scanner = n_scanner + (?2 = 'scanner'),"
+        " n_internal = n_internal + (?2 = 'internal'),"
+        " n_head_probe = n_head_probe + (?2 = 'head_probe'),"
+        " rows_kept = rows_kept + ?3, not_kept = not_kept + ?4,"
+        " first_open_at = CASE WHEN ?2 IN ('human', 'proxy')"
+        "  THEN coalesce(min(first_open_at, ?5), ?5) ELSE first_open_at END,"
+        " last_open_at = CASE WHEN ?2 IN ('human', 'proxy')"
+        "  THEN coalesce(max(last_open_at, ?5), ?5) ELSE last_open_at END,"
+        " reached_at = CASE WHEN ?2 <> 'internal'"
+        "  THEN coalesce(min(reached_at, ?5), ?5) ELSE reached_at END"
+        " WHERE id = ?1",
+
+    /* The earlier GET rows of a burst (message ?1, network ?3, window
+     * end ?2) take the verdict that rests on the burst. */
+    [S_BURST_RELABEL] =
+        "UPDATE fetches SET class = ?4, rule = ?5, reason = ?6"
+        " WHERE message_id = ?1 AND at < ?2 AND addr = ?3 AND is_head = 0"
+        "  AND class <> ?4",
+
+    /* Every figure of message ?1 rebuilt from its rows, the fetches that
+     * made none, and its replies (?2 is a new reply time or NULL). */
+    [S_MESSAGE_RECOMPUTE] =
+        "UPDATE messages SET"
+        " n_human = t.h, n_proxy = t.p, n_privacy_prefetch = t.pp,"
+        " n_scanner = t.s, n_internal = t.i, n_head_probe = t.hp,"
+        " replied_at = " FIRST_REPLY ","
+        " last_reply_at = " LAST_REPLY ","
+        " first_open_at = coalesce(min(t.fo, " FIRST_REPLY "), t.fo, "
+        FIRST_REPLY "),"
+        " last_open_at = coalesce(max(t.lo, " LAST_REPLY "), t.lo, "
+        LAST_REPLY "),"
+        " reached_at = coalesce(min(t.ra, " FIRST_REPLY "), t.ra, "
+        FIRST_REPLY ")"
+        " FROM (SELECT"
+        "  coalesce(sum(n) FILTER (WHERE class = 'human'), 0) AS h,"
+        "  coalesce(sum(n) FILTER (WHERE class = 'proxy'), 0) AS p,"
+        "  coalesce(sum(n) FILTER (WHERE class = 'privacy_prefetch'), 0)"
+        "   AS pp,"
+        "  coalesce(sum(n) FILTER (WHERE class = 'scanner'), 0) AS s,"
+        "  coalesce(sum(n) FILTER (WHERE class = 'internal'), 0) AS i,"
+        "  coalesce(sum(n) FILTER (WHERE class = 'head_probe'), 0) AS hp,"
+        "  min(first_at) FILTER (WHERE class IN ('human', 'proxy')) AS fo,"
+        "  max(last_at) FILTER (WHERE class IN ('human', 'proxy')) AS lo,"
+        "  min(first_at) FILTER (WHERE class <> 'internal') AS ra"
+        "  FROM (SELECT class, count AS n, at AS first_at, last_at"
+        "   FROM fetches WHERE message_id = ?1"
+        "   UNION ALL SELECT class, count, first_at, last_at"
+        "   FROM burst_unkept WHERE message_id = ?1"
+        "   UNION ALL SELECT class, count, first_at, last_at"
+        "   FROM fetch_overflow WHERE message_id = ?1)) AS t"
+        " WHERE messages.id = ?1",
+
+    /* The next page of rows, walking backwards from (?1, ?2, ?3). */
+    [S_RECLASS_PAGE] =
+        "SELECT f.id, f.message_id, f.at, f.is_head, f.addr, f.user_agent,"
+        " f.referer_host, f.secs, f.class, f.rule, f.reason,"
+        " m.registered_at"
+        " FROM fetches AS f JOIN messages AS m ON m.id = f.message_id"
+        " WHERE (f.message_id, f.at, f.id) < (?1, ?2, ?3)"
+        " ORDER BY f.message_id DESC, f.at DESC, f.id DESC LIMIT ?4",
+
+    [S_RECLASS_SET] =
+        "UPDATE fetches SET class = ?2, rule = ?3, reason = ?4"
+        " WHERE id = ?1",
+
+    /* The customer ?1 replied at ?2: kept only if later than the last
+     * reply recorded, and only when ticket ?3 has a message to them. */
+    [S_REPLY_CUSTOMER] =
+        "UPDATE customers SET replied_at = max(coalesce(replied_at, ?2), ?2)"
+        " WHERE address_key = ?1 AND EXISTS (SELECT 1 FROM messages"
+        "  WHERE ticket_id = ?3 AND customer_id = customers.id)"
+        " RETURNING id",
+
+    /* The messages a reply covers, one at a time in id order. */
+    [S_REPLY_NEXT] =
+        "SELECT id FROM messages"
+        " WHERE ticket_id = ?1 AND customer_id = ?2 AND sent_at <= ?3"
+        "  AND id > ?4"
+        " ORDER BY id LIMIT 1",
 
     [S_TICKET] =
-        "SELECT m.id, m.recipient, m.kind, m.sent_at, m.header_message_id,"
-        " o.id IS NOT NULL, o.at, o.addr, o.user_agent"
-        " FROM messages AS m LEFT JOIN opens AS o ON o.message_id = m.id"
+        "SELECT m.id, m.recipient, m.kind, m.sent_at, m.registered_at,"
+        " m.header_message_id, m.first_open_at, m.reached_at,"
+        " m.replied_at, m.n_human, m.n_proxy, m.n_privacy_prefetch,"
+        " m.n_scanner, m.n_internal, m.n_head_probe, m.not_kept,"
+        " f.id IS NOT NULL, f.at, f.last_at, f.count, f.class, f.rule,"
+        " f.reason, f.addr, f.user_agent, f.referer_host, f.secs"
+        " FROM messages AS m LEFT JOIN fetches AS f ON f.message_id = m.id"
         " WHERE m.ticket_id = ?1"
-        " ORDER BY m.sent_at, m.id, o.at, o.id",
+        " ORDER BY m.sent_at, m.id, f.at, f.id",
 
-    /* sent: messages sent in the window; opened: those with at least one
-     * open; fetches: every recorded open of them; last: newest open. */
+    /* The definitions of store.h, over the figures each message keeps:
+     * reached and opened count messages with a reached / first open time
+     * (replies included), total_opens the human and proxy fetches,
+     * fetches every GET: every class but head_probe, which is what a
+     * HEAD always is and only a HEAD can be (settle_class()). */
     [S_DOMAINS] =
-        "SELECT domain, count(*) AS sent, count(first_open_at),"
-        " sum(open_count), coalesce(max(last_open_at), 0)"
+        "SELECT domain, count(*) AS sent, count(reached_at),"
+        " count(first_open_at), sum(n_human + n_proxy),"
+        " sum(n_human + n_proxy + n_privacy_prefetch + n_scanner"
+        "  + n_internal),"
+        " sum(n_human), sum(n_proxy), sum(n_privacy_prefetch),"
+        " sum(n_scanner), sum(n_internal), sum(n_head_probe),"
+        " coalesce(max(last_open_at), 0)"
         " FROM messages WHERE sent_at >= ?1 AND sent_at < ?2"
         " GROUP BY domain ORDER BY sent DESC, domain ASC",
 
-    /* The call list.  Only replies count, confirmations are ignored both
-     * ways.  A customer qualifies when none of their replies was ever
-     * opened (count(first_open_at) = 0) and their oldest reply was sent
-     * at or before the cut-off (?2).  The last sort key, c.id, only makes
-     * the order stable. */
+    /* The call list.  Only replies count; confirmations are ignored both
+     * ways.  opened: per customer of value >= ?1, all their replies, the
+     * send time of the newest opened one (lo) and their newest open.
+     * Then their unopened replies, those sent after lo (all when lo is
+     * NULL), of which the oldest must be sent at or before ?2 and after
+     * the customer's last reply, if any.  "After lo" is written as a
+     * range from lo + 1 (or the smallest integer) so that it uses the
+     * index; lo + 1 past INT64_MAX turns real and still compares right.
+     * The reason and its filter are worked out in call_reason().  c.id
+     * only makes the order stable.  CROSS JOIN keeps customers the outer
+     * loop whatever the statistics say, so the value floor is applied
+     * before any message is read and each customer's replies come from
+     * messages_by_customer. */
     [S_UNOPENED] =
-        "SELECT c.id, c.address, c.name, c.phone, c.value, count(*),"
-        " min(m.sent_at) AS oldest, max(m.sent_at)"
-        " FROM customers AS c JOIN messages AS m"
+        "WITH opened AS ("
+        " SELECT c.id AS cid, count(*) AS replies,"
+        "  max(m.sent_at) FILTER (WHERE m.first_open_at IS NOT NULL) AS lo,"
+        "  max(m.last_open_at) AS last_open"
+        " FROM customers AS c CROSS JOIN messages AS m"
         "  ON m.customer_id = c.id AND m.kind = 'reply'"
-        " WHERE c.value >= ?1"
-        " GROUP BY c.id"
-        " HAVING count(m.first_open_at) = 0 AND oldest <= ?2"
+        " WHERE c.value >= ?1 GROUP BY c.id)"
+        " SELECT c.id, c.address, c.name, c.phone, c.value, o.replies,"
+        "  count(*), min(u.sent_at) AS oldest, max(u.sent_at),"
+        "  coalesce(o.last_open, 0), o.lo, o.lo IS NOT NULL,"
+        "  count(u.reached_at)"
+        " FROM opened AS o JOIN customers AS c ON c.id = o.cid"
+        " JOIN messages AS u ON u.customer_id = o.cid AND u.kind = 'reply'"
+        "  AND u.sent_at >= coalesce(o.lo + 1, -9223372036854775807 - 1)"
+        " GROUP BY o.cid"
+        " HAVING oldest <= ?2"
+        "  AND (c.replied_at IS NULL OR c.replied_at < oldest)"
         " ORDER BY c.value DESC, oldest ASC, c.id ASC",
 
+    /* The tickets of customer ?1's unopened replies (sent after ?2, the
+     * newest opened one, or all when NULL), by their first such reply. */
     [S_UNOPENED_TICKETS] =
         "SELECT ticket_id FROM messages"
         " WHERE customer_id = ?1 AND kind = 'reply'"
+        "  AND sent_at >= coalesce(?2 + 1, -9223372036854775807 - 1)"
         " GROUP BY ticket_id ORDER BY min(sent_at), min(id)",
 };
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
+    unsigned rows_max;              /* fetch rows kept per message */
     char err[ERRMSG_MAX];
 };
 
@@ -186,7 +494,6 @@ struct strlist {
     size_t n;
     size_t cap;
 };
-
 
 static void
 set_err(struct store *st, const char *msg)
@@ -223,17 +530,24 @@ finish(sqlite3_stmt *s)
 }
 
 
-/* Runs a cached statement that returns no rows. */
+/* Runs a bound statement that returns no rows, and readies it again. */
 static int
-run(struct store *st, enum stmt_id id, const char *what)
+step_done(struct store *st, sqlite3_stmt *s, const char *what)
 {
-    sqlite3_stmt *s = st->stmt[id];
     int rc;
 
     rc = sqlite3_step(s);
     rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, what);
     finish(s);
     return rc;
+}
+
+
+/* Runs a cached statement that takes no parameters and returns no rows. */
+static int
+run(struct store *st, enum stmt_id id, const char *what)
+{
+    return step_done(st, st->stmt[id], what);
 }
 
 
@@ -524,6 +838,7 @@ store_open(struct store **out, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "open: out of memory");
         return STORE_ERR;
     }
+    st->rows_max = STORE_FETCH_ROWS_DEFAULT;
 
     /* A file from a newer Beacon is refused before anything in it, even
      * its journal mode, is changed. */
@@ -738,69 +1053,579 @@ store_message_add(struct store *st, const struct store_message_in *m,
 }
 
 
+/* Records the failed bind on s and readies s for its next use. */
+static int
+bind_failed(struct store *st, sqlite3_stmt *s, const char *what)
+{
+    int rc = fail(st, sqlite3_errcode(st->db), what);
+
+    finish(s);
+    return rc;
+}
+
+
+/* Copies src, cut at its first NUL or at len - 1 bytes, into dst[len]. */
+static void
+copy_field(char *dst, size_t len, const char *src)
+{
+    size_t n = src != NULL ? strnlen(src, len - 1) : 0;
+
+    if (n > 0) {
+        memcpy(dst, src, n);
+    }
+    dst[n] = '\0';
+}
+
+
+/* Whole seconds from registration to at; 0 when at is not later. */
+static int64_t
+secs_since(int64_t at, int64_t registered)
+{
+    if (at <= registered) {
+        return 0;
+    }
+    /* Unsigned: the difference of two int64 may not fit in one. */
+    return (int64_t) (((uint64_t) at - (uint64_t) registered) / 1000u);
+}
+
+
+/* The end of a message's burst window (excluded), saturated. */
+static int64_t
+burst_end(int64_t registered)
+{
+    if (registered > INT64_MAX - STORE_BURST_MS) {
+        return INT64_MAX;
+    }
+    return registered + STORE_BURST_MS;
+}
+
+
 /*
- * Counts one open on its message and records it; an open of a message
- * that does not exist changes no row and is only counted in *unknown.
- * The fixed-size text fields are bound by length, so a field that lost
- * its NUL is cut rather than over-read.
+ * The class stored for a verdict of class cls on a fetch.  A HEAD is
+ * always head_probe and only a HEAD is, so by_class[head_probe] counts
+ * the HEADs and every other class counts GETs (the domains report relies
+ * on it).  A GET that a classifier calls head_probe is stored as scanner:
+ * a machine whose fetch proves delivery, as a probe's does.
  */
 static int
-write_open(struct store *st, const struct store_open_rec *o, size_t *unknown)
+settle_class(int cls, int is_head)
 {
-    sqlite3_stmt *s = st->stmt[S_OPEN_COUNT];
-    size_t addr_len = strnlen(o->addr, STORE_ADDR_MAX - 1);
-    size_t ua_len = strnlen(o->user_agent, STORE_UA_MAX);
+    if (is_head) {
+        return STORE_HEAD_PROBE;
+    }
+    return cls == STORE_HEAD_PROBE ? STORE_SCANNER : cls;
+}
+
+
+/*
+ * Asks classify about f and settles its verdict into *v for storing.
+ * Returns the class the verdict gives a GET: what the earlier fetches
+ * of a burst take when it is a whole_burst verdict.  A class out of
+ * range (a broken classifier) becomes human, the classifier's own
+ * default, with rule "invalid".
+ */
+static int
+judge(store_classify_fn *classify, void *ctx,
+      const struct store_fetch_facts *f, struct store_verdict *v)
+{
+    int burst_cls;
+
+    memset(v, 0, sizeof(*v));
+    classify(ctx, f, v);
+    v->rule[STORE_RULE_MAX - 1] = '\0';
+    v->reason[STORE_REASON_MAX - 1] = '\0';
+    if (v->cls < 0 || v->cls >= STORE_N_CLASSES) {
+        snprintf(v->reason, sizeof(v->reason), "classifier gave class %d",
+                 v->cls);
+        snprintf(v->rule, sizeof(v->rule), "invalid");
+        v->cls = STORE_HUMAN;
+    }
+
+    burst_cls = settle_class(v->cls, 0);
+    v->cls = settle_class(v->cls, f->is_head);
+    return burst_cls;
+}
+
+
+/*
+ * Sets f->burst_clients for a fetch of message_id in its burst window
+ * (before window_end): the distinct User-Agents from its network, its
+ * own included, among the message's rows and its fetches in the window
+ * that made no row (burst_unkept), all recorded before it; or, for a
+ * stored row (before[] is its (at, id) pair), among the rows before it,
+ * as the write saw them: every row was written before any fetch that
+ * made none.  Limitation: past BURST_UNKEPT_MAX entries on one message,
+ * new clients without a row add to no burst.
+ */
+static int
+count_burst(struct store *st, int64_t message_id, int64_t window_end,
+            const int64_t before[2], struct store_fetch_facts *f)
+{
+    const int64_t after_all[2] = { INT64_MAX, INT64_MAX };
+    sqlite3_stmt *s = st->stmt[S_FETCH_BURST];
     int rc;
 
-    if (sqlite3_bind_int64(s, 1, o->at_ms) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, o->message_id) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "open");
+    if (sqlite3_bind_int(s, 7, before == NULL) != SQLITE_OK) {
+        return bind_failed(st, s, "burst");
+    }
+    before = before != NULL ? before : after_all;
+    if (sqlite3_bind_int64(s, 1, message_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, window_end) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, f->network, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_text(s, 4, f->user_agent, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_int64(s, 5, before[0]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 6, before[1]) != SQLITE_OK) {
+        return bind_failed(st, s, "burst");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        f->burst_clients = (unsigned) sqlite3_column_int64(s, 0) + 1u;
+        rc = STORE_OK;
+    } else {
+        rc = fail(st, rc, "burst");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/*
+ * Rebuilds every figure of a message from its rows, its overflow and its
+ * replies; reply_at, when not NULL, is a new customer reply covering it.
+ */
+static int
+recompute_message(struct store *st, int64_t id, const int64_t *reply_at)
+{
+    sqlite3_stmt *s = st->stmt[S_MESSAGE_RECOMPUTE];
+    int rc;
+
+    rc = sqlite3_bind_int64(s, 1, id);
+    if (rc == SQLITE_OK) {
+        rc = reply_at != NULL ? sqlite3_bind_int64(s, 2, *reply_at)
+                              : sqlite3_bind_null(s, 2);
+    }
+    if (rc != SQLITE_OK) {
+        return bind_failed(st, s, "recompute");
+    }
+    return step_done(st, s, "recompute");
+}
+
+
+/* One fetch being written: its fields made safe, facts and verdict. */
+struct fetch_job {
+    int64_t message_id;
+    int64_t at;
+    char addr[STORE_ADDR_MAX];
+    char user_agent[STORE_UA_MAX + 1];
+    char referer_host[STORE_REFERER_MAX];
+    int64_t rows_kept;
+    int64_t window_end;
+    struct store_fetch_facts facts;
+    struct store_verdict verdict;
+    int burst_cls;
+};
+
+/* Where a fetch went. */
+enum placement {
+    PLACED_ROW,                 /* a new row */
+    PLACED_RUN,                 /* added to an identical row's count */
+    PLACED_OVERFLOW             /* over the rows cap: counted only */
+};
+
+
+/*
+ * Copies the record into j, cutting its text fields at their sizes, and
+ * reads its message.  STORE_NOTFOUND when there is no such message.
+ */
+static int
+load_job(struct store *st, const struct store_fetch_rec *rec,
+         struct fetch_job *j)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_MESSAGE];
+    int64_t registered;
+    int rc;
+
+    if (sqlite3_bind_int64(s, 1, rec->message_id) != SQLITE_OK) {
+        return bind_failed(st, s, "fetch");
+    }
+    rc = sqlite3_step(s);
+    if (rc != SQLITE_ROW) {
+        rc = rc == SQLITE_DONE ? STORE_NOTFOUND : fail(st, rc, "fetch");
         finish(s);
         return rc;
     }
-    rc = sqlite3_step(s);
-    rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "open");
+    registered = sqlite3_column_int64(s, 0);
+    j->rows_kept = sqlite3_column_int64(s, 1);
     finish(s);
+
+    j->message_id = rec->message_id;
+    j->at = rec->at_ms;
+    copy_field(j->addr, sizeof(j->addr), rec->addr);
+    copy_field(j->user_agent, sizeof(j->user_agent), rec->user_agent);
+    copy_field(j->referer_host, sizeof(j->referer_host), rec->referer_host);
+    j->window_end = burst_end(registered);
+    j->facts.is_head = rec->is_head != 0;
+    j->facts.user_agent = j->user_agent;
+    j->facts.network = j->addr;
+    j->facts.referer_host = j->referer_host;
+    j->facts.secs_since_send = secs_since(rec->at_ms, registered);
+    j->facts.burst_clients = 0;
+    return STORE_OK;
+}
+
+
+/* Sets *run_id to the row an identical fetch joins, 0 when none. */
+static int
+find_run(struct store *st, const struct fetch_job *j, int64_t *run_id)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_FIND_RUN];
+    int rc;
+
+    *run_id = 0;
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, j->user_agent, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_int(s, 4, j->facts.is_head) != SQLITE_OK
+        || sqlite3_bind_text(s, 5, store_class_name(j->verdict.cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 6, j->at) != SQLITE_OK
+        || sqlite3_bind_int64(s, 7, STORE_COLLAPSE_MS) != SQLITE_OK) {
+        return bind_failed(st, s, "fetch run");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *run_id = sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "fetch run");
+    }
+    finish(s);
+    return rc;
+}
+
+
+static int
+add_to_run(struct store *st, int64_t run_id, int64_t at)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_ADD_TO_RUN];
+
+    if (sqlite3_bind_int64(s, 1, run_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, at) != SQLITE_OK) {
+        return bind_failed(st, s, "fetch run");
+    }
+    return step_done(st, s, "fetch run");
+}
+
+
+static int
+insert_fetch(struct store *st, const struct fetch_job *j)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_INSERT];
+    const struct store_verdict *v = &j->verdict;
+
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, j->at) != SQLITE_OK
+        || sqlite3_bind_int(s, 3, j->facts.is_head) != SQLITE_OK
+        || sqlite3_bind_text(s, 4, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 5, j->user_agent, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_text(s, 6, j->referer_host, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_int64(s, 7, j->facts.secs_since_send) != SQLITE_OK
+        || sqlite3_bind_text(s, 8, store_class_name(v->cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 9, v->rule, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 10, v->reason, -1, SQLITE_STATIC)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "fetch");
+    }
+    return step_done(st, s, "fetch");
+}
+
+
+/* Sets *id to the burst_unkept entry of the fetch's client and class. */
+static int
+find_unkept(struct store *st, const struct fetch_job *j, int64_t *id)
+{
+    sqlite3_stmt *s = st->stmt[S_UNKEPT_FIND];
+    int rc;
+
+    *id = 0;
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, j->user_agent, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_int(s, 4, j->facts.is_head) != SQLITE_OK
+        || sqlite3_bind_text(s, 5, store_class_name(j->verdict.cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK) {
+        return bind_failed(st, s, "burst unkept");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "burst unkept");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/*
+ * Counts a fetch in the burst window that made no row on the entry of its
+ * client and class, or on a new entry while the message has fewer than
+ * BURST_UNKEPT_MAX.  *added is 0 when there was no room.
+ */
+static int
+add_unkept(struct store *st, const struct fetch_job *j, int *added)
+{
+    sqlite3_stmt *s = st->stmt[S_UNKEPT_INSERT];
+    int64_t id;
+    int rc;
+
+    *added = 0;
+    rc = find_unkept(st, j, &id);
     if (rc != STORE_OK) {
         return rc;
     }
-    if (sqlite3_changes(st->db) == 0) {
-        (*unknown)++;
-        return STORE_OK;
+    if (id != 0) {
+        s = st->stmt[S_UNKEPT_ADD_TO];
+        if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK
+            || sqlite3_bind_int64(s, 2, j->at) != SQLITE_OK) {
+            return bind_failed(st, s, "burst unkept");
+        }
+        *added = 1;
+        return step_done(st, s, "burst unkept");
     }
 
-    s = st->stmt[S_OPEN_INSERT];
-    if (sqlite3_bind_int64(s, 1, o->message_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, o->at_ms) != SQLITE_OK
-        || sqlite3_bind_text(s, 3, o->addr, (int) addr_len, SQLITE_STATIC)
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, j->user_agent, -1, SQLITE_STATIC)
            != SQLITE_OK
-        || sqlite3_bind_text(s, 4, o->user_agent, (int) ua_len,
-                             SQLITE_STATIC) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "open");
-        finish(s);
+        || sqlite3_bind_int(s, 4, j->facts.is_head) != SQLITE_OK
+        || sqlite3_bind_text(s, 5, store_class_name(j->verdict.cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 6, j->at) != SQLITE_OK
+        || sqlite3_bind_int(s, 7, BURST_UNKEPT_MAX) != SQLITE_OK) {
+        return bind_failed(st, s, "burst unkept");
+    }
+    rc = step_done(st, s, "burst unkept");
+    *added = rc == STORE_OK && sqlite3_changes(st->db) > 0;
+    return rc;
+}
+
+
+/* Counts a fetch that made no row: in the burst window, else by class. */
+static int
+add_overflow(struct store *st, const struct fetch_job *j)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_OVERFLOW];
+    int added = 0;
+    int rc;
+
+    if (j->at < j->window_end) {
+        rc = add_unkept(st, j, &added);
+        if (rc != STORE_OK || added) {
+            return rc;
+        }
+    }
+
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, store_class_name(j->verdict.cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, j->at) != SQLITE_OK) {
+        return bind_failed(st, s, "fetch overflow");
+    }
+    return step_done(st, s, "fetch overflow");
+}
+
+
+/*
+ * Stores the fetch: in the run of an identical earlier fetch (same
+ * message, network, User-Agent, HEAD-ness and class, which keeps every
+ * row's count of one class) when there is one, else as a new row while
+ * the message has fewer rows than the cap, else only counted.
+ * Limitation: a run keeps the evidence of its first fetch (seconds since
+ * registration, Referer host), and a reclassification judges the whole
+ * run by it.
+ */
+static int
+place_fetch(struct store *st, const struct fetch_job *j,
+            enum placement *where)
+{
+    int64_t run_id;
+    int rc;
+
+    rc = find_run(st, j, &run_id);
+    if (rc != STORE_OK) {
         return rc;
     }
-    return run(st, S_OPEN_INSERT, "open");
+
+    if (run_id != 0) {
+        *where = PLACED_RUN;
+        return add_to_run(st, run_id, j->at);
+    }
+    if (j->rows_kept < (int64_t) st->rows_max) {
+        *where = PLACED_ROW;
+        return insert_fetch(st, j);
+    }
+    *where = PLACED_OVERFLOW;
+    return add_overflow(st, j);
+}
+
+
+/* Counts the fetch on its message: class, rows, open and reach times. */
+static int
+count_fetch(struct store *st, const struct fetch_job *j,
+            enum placement where)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_COUNT];
+
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, store_class_name(j->verdict.cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int(s, 3, where == PLACED_ROW) != SQLITE_OK
+        || sqlite3_bind_int(s, 4, where == PLACED_OVERFLOW) != SQLITE_OK
+        || sqlite3_bind_int64(s, 5, j->at) != SQLITE_OK) {
+        return bind_failed(st, s, "fetch count");
+    }
+    return step_done(st, s, "fetch count");
+}
+
+
+/* The GET fetches of the burst that made no row take its class. */
+static int
+relabel_unkept(struct store *st, const struct fetch_job *j, int *changed)
+{
+    sqlite3_stmt *s = st->stmt[S_UNKEPT_RELABEL];
+    int rc;
+
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, store_class_name(j->burst_cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK) {
+        return bind_failed(st, s, "burst relabel");
+    }
+    rc = step_done(st, s, "burst relabel");
+    *changed |= rc == STORE_OK && sqlite3_changes(st->db) > 0;
+    return rc;
+}
+
+
+/*
+ * A whole_burst verdict on a fetch in the burst window: the earlier GET
+ * fetches of the burst (same message and network, in the window), rows
+ * or not, take it, and the message's figures follow them.
+ */
+static int
+relabel_burst(struct store *st, const struct fetch_job *j)
+{
+    sqlite3_stmt *s = st->stmt[S_BURST_RELABEL];
+    const struct store_verdict *v = &j->verdict;
+    int changed = 0;
+    int rc;
+
+    if (!v->whole_burst || j->at >= j->window_end) {
+        return STORE_OK;
+    }
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, j->window_end) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 4, store_class_name(j->burst_cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 5, v->rule, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 6, v->reason, -1, SQLITE_STATIC)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "burst relabel");
+    }
+
+    rc = step_done(st, s, "burst relabel");
+    changed = rc == STORE_OK && sqlite3_changes(st->db) > 0;
+    if (rc == STORE_OK) {
+        rc = relabel_unkept(st, j, &changed);
+    }
+    if (rc == STORE_OK && changed) {
+        rc = recompute_message(st, j->message_id, NULL);
+    }
+    return rc;
+}
+
+
+/* Classifies and stores one fetch, adding to the batch's *res. */
+static int
+write_fetch(struct store *st, const struct store_fetch_rec *rec,
+            store_classify_fn *classify, void *ctx,
+            struct store_write_result *res)
+{
+    struct fetch_job j;
+    enum placement where = PLACED_ROW;
+    int rc;
+
+    rc = load_job(st, rec, &j);
+    if (rc == STORE_NOTFOUND) {
+        res->unknown++;
+        return STORE_OK;
+    }
+    if (rc == STORE_OK && j.at < j.window_end) {
+        rc = count_burst(st, j.message_id, j.window_end, NULL, &j.facts);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
+
+    j.burst_cls = judge(classify, ctx, &j.facts, &j.verdict);
+    rc = place_fetch(st, &j, &where);
+    if (rc == STORE_OK) {
+        rc = count_fetch(st, &j, where);
+    }
+    if (rc == STORE_OK) {
+        rc = relabel_burst(st, &j);
+    }
+
+    res->collapsed += where == PLACED_RUN;
+    res->not_kept += where == PLACED_OVERFLOW;
+    return rc;
+}
+
+
+void
+store_set_fetch_rows_max(struct store *st, unsigned n)
+{
+    if (st != NULL) {
+        st->rows_max = n;
+    }
 }
 
 
 int
-store_opens_write(struct store *st, const struct store_open_rec *v,
-                  size_t n, size_t *unknown)
+store_fetches_write(struct store *st, const struct store_fetch_rec *v,
+                    size_t n, store_classify_fn *classify, void *ctx,
+                    struct store_write_result *res)
 {
-    size_t skipped = 0;
+    struct store_write_result sum = { 0, 0, 0 };
     int rc;
 
-    if (unknown != NULL) {
-        *unknown = 0;
+    if (res != NULL) {
+        *res = sum;
     }
     if (n == 0) {
         return STORE_OK;
     }
+    if (v == NULL || classify == NULL) {
+        set_err(st, "fetches: no fetches or no classifier");
+        return STORE_ERR;
+    }
 
     rc = run(st, S_BEGIN, "begin");
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
-        rc = write_open(st, &v[i], &skipped);
+        rc = write_fetch(st, &v[i], classify, ctx, &sum);
     }
     if (rc == STORE_OK) {
         rc = run(st, S_COMMIT, "commit");
@@ -810,10 +1635,488 @@ store_opens_write(struct store *st, const struct store_open_rec *v,
         return rc;
     }
 
-    if (unknown != NULL) {
-        *unknown = skipped;
+    if (res != NULL) {
+        *res = sum;
     }
     return STORE_OK;
+}
+
+
+/* A stored fetch row, as reclassification reads it. */
+struct stored_fetch {
+    int64_t id;
+    int64_t message_id;
+    int64_t at;
+    int64_t secs;
+    int64_t registered_at;
+    int is_head;
+    int cls;
+    char addr[STORE_ADDR_MAX];
+    char user_agent[STORE_UA_MAX + 1];
+    char referer_host[STORE_REFERER_MAX];
+    char rule[STORE_RULE_MAX];
+    char reason[STORE_REASON_MAX];
+};
+
+/* A whole_burst verdict met on a network, for the rows before it. */
+struct burst_verdict {
+    char addr[STORE_ADDR_MAX];
+    struct store_verdict v;         /* settled for a GET */
+};
+
+/*
+ * A reclassification in progress.  Rows are walked backwards, one message
+ * at a time, so a row's final verdict is known when it is reached: its
+ * own, or that of the last whole_burst verdict after it on its network
+ * (pending[]), which is what the live write would have left on it.
+ * Limitation: a whole_burst verdict on a fetch that made no row (over
+ * the cap) relabelled its burst's rows when written, but is not replayed
+ * here: that fetch keeps its class and only its client is stored, so
+ * those rows take the verdicts their own evidence gives.
+ */
+struct reclass {
+    store_classify_fn *classify;
+    void *ctx;
+    struct stored_fetch *page;      /* RECLASS_PAGE rows */
+    size_t n_page;
+    int64_t message_id;             /* the message walked, 0: none yet */
+    int dirty;                      /* a row of it changed class */
+    struct burst_verdict *pending;
+    size_t n_pending;
+    size_t cap_pending;
+    int64_t rows;
+    int64_t changed;
+};
+
+
+/* Copies the current row of the page statement s into r. */
+static void
+read_stored(sqlite3_stmt *s, struct stored_fetch *r)
+{
+    r->id = sqlite3_column_int64(s, 0);
+    r->message_id = sqlite3_column_int64(s, 1);
+    r->at = sqlite3_column_int64(s, 2);
+    r->is_head = sqlite3_column_int(s, 3) != 0;
+    copy_field(r->addr, sizeof(r->addr),
+               (const char *) sqlite3_column_text(s, 4));
+    copy_field(r->user_agent, sizeof(r->user_agent),
+               (const char *) sqlite3_column_text(s, 5));
+    copy_field(r->referer_host, sizeof(r->referer_host),
+               (const char *) sqlite3_column_text(s, 6));
+    r->secs = sqlite3_column_int64(s, 7);
+    r->cls = store_class_parse((const char *) sqlite3_column_text(s, 8));
+    copy_field(r->rule, sizeof(r->rule),
+               (const char *) sqlite3_column_text(s, 9));
+    copy_field(r->reason, sizeof(r->reason),
+               (const char *) sqlite3_column_text(s, 10));
+    r->registered_at = sqlite3_column_int64(s, 11);
+}
+
+
+/*
+ * Reads the next page of rows before key (message_id, at, id), walking
+ * backwards.  The statement is done with before any row is changed.
+ */
+static int
+read_page(struct store *st, struct reclass *w, const int64_t key[3])
+{
+    sqlite3_stmt *s = st->stmt[S_RECLASS_PAGE];
+    int step = SQLITE_DONE;
+
+    w->n_page = 0;
+    if (sqlite3_bind_int64(s, 1, key[0]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, key[1]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, key[2]) != SQLITE_OK
+        || sqlite3_bind_int(s, 4, RECLASS_PAGE) != SQLITE_OK) {
+        return bind_failed(st, s, "reclassify");
+    }
+
+    while (w->n_page < RECLASS_PAGE
+           && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        read_stored(s, &w->page[w->n_page++]);
+    }
+    step = w->n_page == RECLASS_PAGE || step == SQLITE_DONE
+           ? STORE_OK : fail(st, step, "reclassify");
+    finish(s);
+    return step;
+}
+
+
+static const struct store_verdict *
+pending_find(const struct reclass *w, const char *addr)
+{
+    for (size_t i = 0; i < w->n_pending; i++) {
+        if (strcmp(w->pending[i].addr, addr) == 0) {
+            return &w->pending[i].v;
+        }
+    }
+    return NULL;
+}
+
+
+/*
+ * Remembers a whole_burst verdict for the earlier rows of its network.
+ * Memory grows with the networks that burst on one message in its first
+ * STORE_BURST_MS, at most its rows (which the rows cap bounds).
+ */
+static int
+pending_add(struct store *st, struct reclass *w, const char *addr,
+            const struct store_verdict *v)
+{
+    struct burst_verdict *p;
+    size_t cap;
+
+    if (w->n_pending == w->cap_pending) {
+        cap = w->cap_pending == 0 ? 8 : w->cap_pending * 2;
+        p = realloc(w->pending, cap * sizeof(*p));
+        if (p == NULL) {
+            set_err(st, "reclassify: out of memory");
+            return STORE_ERR;
+        }
+        w->pending = p;
+        w->cap_pending = cap;
+    }
+
+    p = &w->pending[w->n_pending++];
+    copy_field(p->addr, sizeof(p->addr), addr);
+    p->v = *v;
+    return STORE_OK;
+}
+
+
+/* Stores verdict v on row r when it differs from what r has. */
+static int
+update_row(struct store *st, struct reclass *w, const struct stored_fetch *r,
+           const struct store_verdict *v)
+{
+    sqlite3_stmt *s = st->stmt[S_RECLASS_SET];
+
+    if (v->cls == r->cls && strcmp(v->rule, r->rule) == 0
+        && strcmp(v->reason, r->reason) == 0) {
+        return STORE_OK;
+    }
+    if (v->cls != r->cls) {
+        w->changed++;
+        w->dirty = 1;
+    }
+
+    if (sqlite3_bind_int64(s, 1, r->id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, store_class_name(v->cls), -1,
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, v->rule, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 4, v->reason, -1, SQLITE_STATIC)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "reclassify");
+    }
+    return step_done(st, s, "reclassify");
+}
+
+
+/*
+ * Classifies row r again from its stored evidence, its burst recomputed
+ * from the rows before it, and stores its final verdict (see struct
+ * reclass).
+ */
+static int
+reclass_row(struct store *st, struct reclass *w,
+            const struct stored_fetch *r)
+{
+    struct store_fetch_facts f = {
+        r->is_head, r->user_agent, r->addr, r->referer_host, r->secs, 0
+    };
+    const int64_t before[2] = { r->at, r->id };
+    const struct store_verdict *later = NULL;
+    struct store_verdict v;
+    int64_t end = burst_end(r->registered_at);
+    int burst_cls;
+    int err = STORE_OK;
+
+    if (r->at < end) {
+        err = count_burst(st, r->message_id, end, before, &f);
+    }
+    if (err != STORE_OK) {
+        return err;
+    }
+
+    burst_cls = judge(w->classify, w->ctx, &f, &v);
+    w->rows++;
+    if (r->at < end) {
+        later = pending_find(w, r->addr);
+    }
+    if (later == NULL && v.whole_burst && r->at < end) {
+        struct store_verdict b = v;
+
+        b.cls = burst_cls;
+        err = pending_add(st, w, r->addr, &b);
+    }
+    if (err != STORE_OK) {
+        return err;
+    }
+
+    if (later != NULL && !r->is_head && later->cls != v.cls) {
+        return update_row(st, w, r, later);
+    }
+    return update_row(st, w, r, &v);
+}
+
+
+/* Leaves the message walked: its figures follow its rows' new classes. */
+static int
+end_message(struct store *st, struct reclass *w)
+{
+    int err = STORE_OK;
+
+    if (w->dirty) {
+        err = recompute_message(st, w->message_id, NULL);
+    }
+    w->dirty = 0;
+    w->n_pending = 0;
+    return err;
+}
+
+
+/* Walks every fetch row, last first, a page at a time. */
+static int
+reclass_walk(struct store *st, struct reclass *w)
+{
+    int64_t key[3] = { INT64_MAX, INT64_MAX, INT64_MAX };
+    const struct stored_fetch *r;
+    int err;
+
+    for (;;) {
+        err = read_page(st, w, key);
+        if (err != STORE_OK || w->n_page == 0) {
+            break;
+        }
+
+        for (size_t i = 0; err == STORE_OK && i < w->n_page; i++) {
+            r = &w->page[i];
+            if (r->message_id != w->message_id) {
+                err = end_message(st, w);
+                w->message_id = r->message_id;
+            }
+            if (err == STORE_OK) {
+                err = reclass_row(st, w, r);
+            }
+        }
+        if (err != STORE_OK) {
+            return err;
+        }
+
+        r = &w->page[w->n_page - 1];
+        key[0] = r->message_id;
+        key[1] = r->at;
+        key[2] = r->id;
+    }
+    return err == STORE_OK ? end_message(st, w) : err;
+}
+
+
+int
+store_reclassify(struct store *st, store_classify_fn *classify,
+                 void *ctx, int64_t *rows, int64_t *changed)
+{
+    struct reclass w;
+    int64_t ignored[2];
+    int err;
+
+    rows = rows != NULL ? rows : &ignored[0];
+    changed = changed != NULL ? changed : &ignored[1];
+    *rows = 0;
+    *changed = 0;
+    if (classify == NULL) {
+        set_err(st, "reclassify: no classifier");
+        return STORE_ERR;
+    }
+    memset(&w, 0, sizeof(w));
+    w.classify = classify;
+    w.ctx = ctx;
+    w.page = calloc(RECLASS_PAGE, sizeof(*w.page));
+    if (w.page == NULL) {
+        set_err(st, "reclassify: out of memory");
+        return STORE_ERR;
+    }
+
+    err = run(st, S_BEGIN, "begin");
+    if (err == STORE_OK) {
+        err = reclass_walk(st, &w);
+    }
+    if (err == STORE_OK) {
+        err = run(st, S_COMMIT, "commit");
+    }
+    if (err != STORE_OK) {
+        rollback(st);
+    } else {
+        *rows = w.rows;
+        *changed = w.changed;
+    }
+
+    free(w.page);
+    free(w.pending);
+    return err;
+}
+
+
+/*
+ * Records the reply on the customer keyed by key, if ticket_id has a
+ * message to them; sets *customer_id.  STORE_NOTFOUND otherwise.
+ */
+static int
+reply_customer(struct store *st, const char *key, const char *ticket_id,
+               int64_t at_ms, int64_t *customer_id)
+{
+    sqlite3_stmt *s = st->stmt[S_REPLY_CUSTOMER];
+    int rc;
+
+    if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, at_ms) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, ticket_id, -1, SQLITE_STATIC)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "reply");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *customer_id = sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE) {
+        set_err(st, "reply: the ticket has no message to that recipient");
+        rc = STORE_NOTFOUND;
+    } else {
+        rc = fail(st, rc, "reply");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/* Sets *id to the next message after *id that the reply covers. */
+static int
+next_covered(struct store *st, const char *ticket_id, int64_t customer_id,
+             int64_t at_ms, int64_t *id)
+{
+    sqlite3_stmt *s = st->stmt[S_REPLY_NEXT];
+    int rc;
+
+    if (sqlite3_bind_text(s, 1, ticket_id, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, customer_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, at_ms) != SQLITE_OK
+        || sqlite3_bind_int64(s, 4, *id) != SQLITE_OK) {
+        return bind_failed(st, s, "reply");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = rc == SQLITE_DONE ? STORE_NOTFOUND : fail(st, rc, "reply");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/*
+ * Marks the messages of ticket_id to the customer sent at or before
+ * at_ms as replied (so opened and reached); counts them in *marked.
+ */
+static int
+mark_replied(struct store *st, const char *ticket_id, int64_t customer_id,
+             int64_t at_ms, int64_t *marked)
+{
+    int64_t id = 0;
+    int rc;
+
+    for (;;) {
+        rc = next_covered(st, ticket_id, customer_id, at_ms, &id);
+        if (rc == STORE_NOTFOUND) {
+            return STORE_OK;
+        }
+        if (rc == STORE_OK) {
+            rc = recompute_message(st, id, &at_ms);
+        }
+        if (rc != STORE_OK) {
+            return rc;
+        }
+        (*marked)++;
+    }
+}
+
+
+int
+store_reply_record(struct store *st, const char *ticket_id,
+                   const char *recipient, int64_t at_ms, int64_t *marked)
+{
+    int64_t customer_id = 0;
+    int64_t n = 0;
+    int64_t ignored;
+    char *key;
+    int rc;
+
+    marked = marked != NULL ? marked : &ignored;
+    *marked = 0;
+    if (ticket_id == NULL || recipient == NULL) {
+        set_err(st, "reply: no ticket id or no recipient");
+        return STORE_ERR;
+    }
+    key = address_key(recipient);
+    if (key == NULL) {
+        set_err(st, "reply: out of memory");
+        return STORE_ERR;
+    }
+
+    rc = run(st, S_BEGIN, "begin");
+    if (rc == STORE_OK) {
+        rc = reply_customer(st, key, ticket_id, at_ms, &customer_id);
+    }
+    if (rc == STORE_OK) {
+        rc = mark_replied(st, ticket_id, customer_id, at_ms, &n);
+    }
+    if (rc == STORE_OK) {
+        rc = run(st, S_COMMIT, "commit");
+    }
+    if (rc != STORE_OK) {
+        rollback(st);
+    } else {
+        *marked = n;
+    }
+
+    free(key);
+    return rc;
+}
+
+
+/* Loads the current row of the ticket statement s into r. */
+static void
+read_ticket_row(sqlite3_stmt *s, struct store_ticket_row *r)
+{
+    r->message_id = sqlite3_column_int64(s, 0);
+    r->recipient = (const char *) sqlite3_column_text(s, 1);
+    r->kind = (const char *) sqlite3_column_text(s, 2);
+    r->sent_at_ms = sqlite3_column_int64(s, 3);
+    r->registered_at_ms = sqlite3_column_int64(s, 4);
+    r->header_message_id = (const char *) sqlite3_column_text(s, 5);
+    r->first_open_at_ms = sqlite3_column_int64(s, 6);
+    r->reached_at_ms = sqlite3_column_int64(s, 7);
+    r->replied_at_ms = sqlite3_column_int64(s, 8);
+    for (int c = 0; c < STORE_N_CLASSES; c++) {
+        r->by_class[c] = sqlite3_column_int64(s, 9 + c);
+    }
+    r->not_kept = sqlite3_column_int64(s, 15);
+
+    r->has_fetch = sqlite3_column_int(s, 16);
+    r->fetch_at_ms = sqlite3_column_int64(s, 17);
+    r->fetch_last_at_ms = sqlite3_column_int64(s, 18);
+    r->fetch_count = sqlite3_column_int64(s, 19);
+    r->fetch_class = r->has_fetch
+        ? store_class_parse((const char *) sqlite3_column_text(s, 20)) : 0;
+    r->fetch_rule = (const char *) sqlite3_column_text(s, 21);
+    r->fetch_reason = (const char *) sqlite3_column_text(s, 22);
+    r->fetch_addr = (const char *) sqlite3_column_text(s, 23);
+    r->fetch_user_agent = (const char *) sqlite3_column_text(s, 24);
+    r->fetch_referer_host = (const char *) sqlite3_column_text(s, 25);
+    r->fetch_secs_since_send = sqlite3_column_int64(s, 26);
 }
 
 
@@ -833,21 +2136,11 @@ store_ticket_read(struct store *st, const char *ticket_id,
         return STORE_ERR;
     }
     if (sqlite3_bind_text(s, 1, ticket_id, -1, SQLITE_STATIC) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "ticket");
-        finish(s);
-        return rc;
+        return bind_failed(st, s, "ticket");
     }
 
     while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        r.message_id = sqlite3_column_int64(s, 0);
-        r.recipient = (const char *) sqlite3_column_text(s, 1);
-        r.kind = (const char *) sqlite3_column_text(s, 2);
-        r.sent_at_ms = sqlite3_column_int64(s, 3);
-        r.header_message_id = (const char *) sqlite3_column_text(s, 4);
-        r.has_open = sqlite3_column_int(s, 5);
-        r.open_at_ms = r.has_open ? sqlite3_column_int64(s, 6) : 0;
-        r.open_addr = (const char *) sqlite3_column_text(s, 7);
-        r.open_user_agent = (const char *) sqlite3_column_text(s, 8);
+        read_ticket_row(s, &r);
         found = 1;
         stop = cb(ctx, &r);
     }
@@ -864,6 +2157,23 @@ store_ticket_read(struct store *st, const char *ticket_id,
 }
 
 
+/* Loads the current row of the domains statement s into r. */
+static void
+read_domain_row(sqlite3_stmt *s, struct store_domain_row *r)
+{
+    r->domain = (const char *) sqlite3_column_text(s, 0);
+    r->sent = sqlite3_column_int64(s, 1);
+    r->reached = sqlite3_column_int64(s, 2);
+    r->opened = sqlite3_column_int64(s, 3);
+    r->total_opens = sqlite3_column_int64(s, 4);
+    r->fetches = sqlite3_column_int64(s, 5);
+    for (int c = 0; c < STORE_N_CLASSES; c++) {
+        r->by_class[c] = sqlite3_column_int64(s, 6 + c);
+    }
+    r->last_open_at_ms = sqlite3_column_int64(s, 12);
+}
+
+
 int
 store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
               int (*cb)(void *ctx, const struct store_domain_row *r),
@@ -876,17 +2186,11 @@ store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
 
     if (sqlite3_bind_int64(s, 1, since_ms) != SQLITE_OK
         || sqlite3_bind_int64(s, 2, until_ms) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "domains");
-        finish(s);
-        return rc;
+        return bind_failed(st, s, "domains");
     }
 
     while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        r.domain = (const char *) sqlite3_column_text(s, 0);
-        r.sent = sqlite3_column_int64(s, 1);
-        r.opened = sqlite3_column_int64(s, 2);
-        r.fetches = sqlite3_column_int64(s, 3);
-        r.last_open_at_ms = sqlite3_column_int64(s, 4);
+        read_domain_row(s, &r);
         stop = cb(ctx, &r);
     }
 
@@ -946,19 +2250,24 @@ strlist_push(struct strlist *l, const char *text)
 }
 
 
-/* Fills l with the customer's distinct reply tickets, first reply first. */
+/*
+ * Fills l with the distinct tickets of the customer's unopened replies,
+ * those sent after the newest opened one (column lo_col of the call-list
+ * statement u, NULL when none was opened), first reply first.
+ */
 static int
-load_tickets(struct store *st, int64_t customer_id, struct strlist *l)
+load_tickets(struct store *st, sqlite3_stmt *u, int lo_col,
+             struct strlist *l)
 {
     sqlite3_stmt *s = st->stmt[S_UNOPENED_TICKETS];
     const char *t;
     int rc;
 
     strlist_clear(l);
-    if (sqlite3_bind_int64(s, 1, customer_id) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "unopened");
-        finish(s);
-        return rc;
+    if (sqlite3_bind_int64(s, 1, sqlite3_column_int64(u, 0)) != SQLITE_OK
+        || sqlite3_bind_value(s, 2, sqlite3_column_value(u, lo_col))
+           != SQLITE_OK) {
+        return bind_failed(st, s, "unopened");
     }
 
     while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
@@ -975,33 +2284,52 @@ load_tickets(struct store *st, int64_t customer_id, struct strlist *l)
 }
 
 
-/* Loads the current call-list row of s into r, its tickets into l. */
+/*
+ * Why a listed customer is on the call list: opened_nothing_recent when
+ * any of their replies was opened (a human or proxy fetch, or a reply of
+ * theirs); else machine_only when an unopened one was reached (a fetch
+ * of any class but internal); else never_fetched.
+ */
 static int
-unopened_row(struct store *st, sqlite3_stmt *s,
-             struct store_unopened_row *r, struct strlist *l)
+call_reason(int any_opened, int64_t unopened_reached)
 {
-    int rc;
-
-    rc = load_tickets(st, sqlite3_column_int64(s, 0), l);
-    if (rc != STORE_OK) {
-        return rc;
+    if (any_opened) {
+        return STORE_OPENED_NOTHING_RECENT;
     }
+    return unopened_reached > 0 ? STORE_MACHINE_ONLY : STORE_NEVER_FETCHED;
+}
 
+
+/* Loads the current call-list row of s into r, but for its tickets. */
+static void
+read_unopened_row(sqlite3_stmt *s, struct store_unopened_row *r)
+{
     r->recipient = (const char *) sqlite3_column_text(s, 1);
     r->name = (const char *) sqlite3_column_text(s, 2);
     r->phone = (const char *) sqlite3_column_text(s, 3);
     r->value = sqlite3_column_double(s, 4);
     r->replies = sqlite3_column_int64(s, 5);
-    r->oldest_ms = sqlite3_column_int64(s, 6);
-    r->newest_ms = sqlite3_column_int64(s, 7);
-    r->ticket_ids = (const char *const *) l->v;
-    r->n_ticket_ids = l->n;
-    return STORE_OK;
+    r->unopened = sqlite3_column_int64(s, 6);
+    r->oldest_ms = sqlite3_column_int64(s, 7);
+    r->newest_ms = sqlite3_column_int64(s, 8);
+    r->last_open_at_ms = sqlite3_column_int64(s, 9);
+    r->reason = call_reason(sqlite3_column_int(s, 11),
+                            sqlite3_column_int64(s, 12));
+    r->ticket_ids = NULL;
+    r->n_ticket_ids = 0;
+}
+
+
+/* The mask asks for reason (bit 1u << reason; 0 asks for all). */
+static int
+reason_wanted(unsigned mask, int reason)
+{
+    return mask == 0 || (mask & (1u << (unsigned) reason)) != 0;
 }
 
 
 int
-store_unopened(struct store *st, double min_value, int64_t sent_before_ms,
+store_unopened(struct store *st, const struct store_unopened_query *q,
                int (*cb)(void *ctx, const struct store_unopened_row *r),
                void *ctx)
 {
@@ -1011,18 +2339,26 @@ store_unopened(struct store *st, double min_value, int64_t sent_before_ms,
     int stop = 0;
     int rc = SQLITE_DONE;
 
-    if (sqlite3_bind_double(s, 1, min_value) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, sent_before_ms) != SQLITE_OK) {
-        rc = fail(st, sqlite3_errcode(st->db), "unopened");
-        finish(s);
-        return rc;
+    if (q == NULL) {
+        set_err(st, "unopened: no query");
+        return STORE_ERR;
+    }
+    if (sqlite3_bind_double(s, 1, q->min_value) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, q->sent_before_ms) != SQLITE_OK) {
+        return bind_failed(st, s, "unopened");
     }
 
     /* The ticket query runs inside the outer statement's read, so both
      * see the same snapshot of the database. */
     while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
-        stop = unopened_row(st, s, &r, &tickets);
+        read_unopened_row(s, &r);
+        if (!reason_wanted(q->reasons, r.reason)) {
+            continue;
+        }
+        stop = load_tickets(st, s, 10, &tickets);
         if (stop == STORE_OK) {
+            r.ticket_ids = (const char *const *) tickets.v;
+            r.n_ticket_ids = tickets.n;
             stop = cb(ctx, &r);
         }
     }

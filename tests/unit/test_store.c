@@ -4,7 +4,10 @@
  * Every test works on its own database file in a fresh directory under
  * /tmp, removed at the end.  The store is driven through store.h only;
  * a raw sqlite3 connection reads the file back to check what was really
- * written, and injects failures (a trigger, a held write lock).
+ * written, injects failures (a trigger, a held write lock) and builds a
+ * version 1 file to migrate.  Fetches are classified by classify_test(),
+ * a tiny rule set that writes the facts it saw into each reason, so the
+ * stored rows show what the classifier was told.
  */
 #include "store/store.h"
 
@@ -18,22 +21,15 @@
 
 #include <sqlite3.h>
 
-static int passed;
-static int failed;
-
-#define CHECK(expr)                                                     \
-    do {                                                                \
-        if (expr) {                                                     \
-            passed++;                                                   \
-        } else {                                                        \
-            failed++;                                                   \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__,      \
-                    __LINE__, #expr);                                   \
-        }                                                               \
-    } while (0)
+#include "tests/unit/check.h"
 
 #define MAX_ROWS 16
 #define TEXT_MAX 600
+
+/* Fetches at or after this are past every test message's burst window
+ * (registered at REG, the window is STORE_BURST_MS). */
+#define REG 42
+#define LATE 100000
 
 #define TMP_PREFIX "/tmp/beacon-test-store-"
 
@@ -122,14 +118,53 @@ raw_exec(const char *path, const char *sql)
 }
 
 
+/*
+ * A message's figures in one line: its counts by class (human, proxy,
+ * privacy_prefetch, scanner, internal, head_probe), then rows kept and
+ * not kept, then first open, last open, reached and replied ("-": none).
+ */
+static void
+figures(const char *path, int64_t id, char *out, size_t len)
+{
+    char sql[700];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT n_human || ',' || n_proxy || ',' || n_privacy_prefetch"
+             " || ',' || n_scanner || ',' || n_internal || ',' || n_head_probe"
+             " || '|' || rows_kept || ',' || not_kept"
+             " || '|' || coalesce(first_open_at, '-')"
+             " || ',' || coalesce(last_open_at, '-')"
+             " || ',' || coalesce(reached_at, '-')"
+             " || ',' || coalesce(replied_at, '-')"
+             " FROM messages WHERE id = %lld", (long long) id);
+    raw_text(path, sql, out, len);
+}
+
+
+/* A message's rows, "class:count:at-last_at", by time then id. */
+static void
+rows_of(const char *path, int64_t id, char *out, size_t len)
+{
+    char sql[300];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT group_concat(x, ' ') FROM (SELECT class || ':' || count"
+             " || ':' || at || '-' || last_at AS x FROM fetches"
+             " WHERE message_id = %lld ORDER BY at, id)", (long long) id);
+    raw_text(path, sql, out, len);
+}
+
+
 /* Registers a message with no customer fields; returns its id or 0. */
 static int64_t
-add(struct store *st, const char *ticket, const char *recipient,
-    const char *domain, const char *kind, int64_t sent_at)
+add_reg(struct store *st, const char *ticket, const char *recipient,
+        const char *domain, const char *kind, int64_t sent_at,
+        int64_t registered_at)
 {
     struct store_message_in m = {
         .ticket_id = ticket, .recipient = recipient, .domain = domain,
-        .kind = kind, .sent_at_ms = sent_at, .registered_at_ms = 42,
+        .kind = kind, .sent_at_ms = sent_at,
+        .registered_at_ms = registered_at,
     };
     int64_t id = 0;
 
@@ -140,6 +175,15 @@ add(struct store *st, const char *ticket, const char *recipient,
 }
 
 
+/* The same, registered at REG. */
+static int64_t
+add(struct store *st, const char *ticket, const char *recipient,
+    const char *domain, const char *kind, int64_t sent_at)
+{
+    return add_reg(st, ticket, recipient, domain, kind, sent_at, REG);
+}
+
+
 /* Registers a reply from a customer with a value. */
 static int64_t
 add_valued(struct store *st, const char *ticket, const char *recipient,
@@ -147,7 +191,7 @@ add_valued(struct store *st, const char *ticket, const char *recipient,
 {
     struct store_message_in m = {
         .ticket_id = ticket, .recipient = recipient, .domain = "x.com",
-        .kind = "reply", .sent_at_ms = sent_at, .registered_at_ms = 42,
+        .kind = "reply", .sent_at_ms = sent_at, .registered_at_ms = REG,
         .customer_fields = STORE_CUSTOMER_VALUE, .customer_value = value,
     };
     int64_t id = 0;
@@ -159,28 +203,130 @@ add_valued(struct store *st, const char *ticket, const char *recipient,
 }
 
 
-static struct store_open_rec
-open_rec(int64_t message_id, int64_t at, const char *addr, const char *ua)
-{
-    struct store_open_rec o;
+/* What classify_test() was told last, and how often it was asked. */
+struct judge_log {
+    unsigned calls;
+    int is_head;
+    size_t ua_len;
+    size_t network_len;
+    size_t referer_len;
+    int64_t secs;
+    unsigned burst;
+};
 
-    memset(&o, 0, sizeof(o));
-    o.message_id = message_id;
-    o.at_ms = at;
-    snprintf(o.addr, sizeof(o.addr), "%s", addr);
-    snprintf(o.user_agent, sizeof(o.user_agent), "%s", ua);
-    return o;
+
+static void
+log_facts(struct judge_log *log, const struct store_fetch_facts *f)
+{
+    log->calls++;
+    log->is_head = f->is_head;
+    log->ua_len = strlen(f->user_agent);
+    log->network_len = strlen(f->network);
+    log->referer_len = strlen(f->referer_host);
+    log->secs = f->secs_since_send;
+    log->burst = f->burst_clients;
 }
 
 
-/* Writes one open; returns the store code. */
-static int
-open1(struct store *st, int64_t message_id, int64_t at)
+/*
+ * The test rules, first match wins: a HEAD is head_probe; three clients
+ * in a burst make a scanner that takes the whole burst; "apple" is
+ * privacy_prefetch in its first 10 s, human after; otherwise the
+ * User-Agent's prefix names the class (human, proxy, mpp, scan, int),
+ * human by default.  The reason records the facts.  ctx: a judge_log
+ * or NULL.
+ */
+static void
+classify_test(void *ctx, const struct store_fetch_facts *f,
+              struct store_verdict *v)
 {
-    struct store_open_rec o = open_rec(message_id, at, "192.0.2.0", "UA");
-    size_t unknown = 99;
+    static const struct {
+        const char *prefix;
+        int cls;
+    } by_prefix[] = {
+        { "human", STORE_HUMAN }, { "proxy", STORE_PROXY },
+        { "mpp", STORE_PRIVACY_PREFETCH }, { "scan", STORE_SCANNER },
+        { "int", STORE_INTERNAL },
+    };
 
-    return store_opens_write(st, &o, 1, &unknown);
+    if (ctx != NULL) {
+        log_facts(ctx, f);
+    }
+    snprintf(v->reason, sizeof(v->reason), "secs=%lld burst=%u",
+             (long long) f->secs_since_send, f->burst_clients);
+    v->cls = STORE_HUMAN;
+    snprintf(v->rule, sizeof(v->rule), "t-default");
+
+    if (f->is_head) {
+        v->cls = STORE_HEAD_PROBE;
+        snprintf(v->rule, sizeof(v->rule), "t-head");
+    } else if (f->burst_clients >= 3) {
+        v->cls = STORE_SCANNER;
+        v->whole_burst = 1;
+        snprintf(v->rule, sizeof(v->rule), "t-burst");
+    } else if (strncmp(f->user_agent, "apple", 5) == 0) {
+        v->cls = f->secs_since_send < 10 ? STORE_PRIVACY_PREFETCH
+                                         : STORE_HUMAN;
+        snprintf(v->rule, sizeof(v->rule), "t-apple");
+    } else {
+        for (size_t i = 0; i < sizeof(by_prefix) / sizeof(by_prefix[0]);
+             i++) {
+            if (strncmp(f->user_agent, by_prefix[i].prefix,
+                        strlen(by_prefix[i].prefix)) == 0) {
+                v->cls = by_prefix[i].cls;
+                snprintf(v->rule, sizeof(v->rule), "t-%s",
+                         by_prefix[i].prefix);
+            }
+        }
+    }
+}
+
+
+static struct store_fetch_rec
+fetch_rec(int64_t message_id, int64_t at, const char *addr, const char *ua)
+{
+    struct store_fetch_rec f;
+
+    memset(&f, 0, sizeof(f));
+    f.message_id = message_id;
+    f.at_ms = at;
+    snprintf(f.addr, sizeof(f.addr), "%s", addr);
+    snprintf(f.user_agent, sizeof(f.user_agent), "%s", ua);
+    return f;
+}
+
+
+/* The same, as a HEAD request. */
+static struct store_fetch_rec
+head_rec(int64_t message_id, int64_t at, const char *addr, const char *ua)
+{
+    struct store_fetch_rec f = fetch_rec(message_id, at, addr, ua);
+
+    f.is_head = 1;
+    return f;
+}
+
+
+/* Writes a batch with classify_test(); returns the store code. */
+static int
+write_v(struct store *st, const struct store_fetch_rec *v, size_t n,
+        struct store_write_result *res)
+{
+    struct store_write_result ignored;
+
+    return store_fetches_write(st, v, n, classify_test, NULL,
+                               res != NULL ? res : &ignored);
+}
+
+
+/* Writes one GET fetch; returns the store code. */
+static int
+fetch1(struct store *st, int64_t message_id, int64_t at, const char *addr,
+       const char *ua)
+{
+    struct store_fetch_rec f = fetch_rec(message_id, at, addr, ua);
+
+    return write_v(st, &f, 1, NULL);
 }
 
 
@@ -198,22 +344,29 @@ test_open_creates_schema(void)
         return;
     }
     CHECK(store_ping(st) == STORE_OK);
-    CHECK(strcmp(store_errmsg(st), "") == 0);
+    CHECK_STR(store_errmsg(st), "");
 
-    CHECK(raw_int(path, "PRAGMA user_version") == 1);
+    CHECK(raw_int(path, "PRAGMA user_version") == 2);
     raw_text(path, "PRAGMA journal_mode", text, sizeof(text));
-    CHECK(strcmp(text, "wal") == 0);
+    CHECK_STR(text, "wal");
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
-                  " type = 'table' AND name IN"
-                  " ('customers', 'messages', 'opens')") == 3);
+                  " type = 'table' AND name IN ('customers', 'messages',"
+                  " 'fetches', 'fetch_overflow', 'burst_unkept',"
+                  " 'opens')") == 5);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'index' AND name IN ('messages_by_ticket',"
                   " 'messages_by_customer', 'messages_by_sent',"
-                  " 'opens_by_message')") == 4);
+                  " 'fetches_by_message', 'burst_unkept_by_message')") == 5);
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
+                  " type = 'index' AND sql IS NOT NULL") == 5);
+    CHECK(raw_int(path, "SELECT count(*) FROM"
+                  " pragma_index_info('messages_by_sent')") == 11);
+    CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('messages')"
+                  " WHERE name = 'open_count'") == 0);
 
     store_close(st);
     store_close(NULL);
-    CHECK(strcmp(store_errmsg(NULL), "no store handle") == 0);
+    CHECK_STR(store_errmsg(NULL), "no store handle");
 }
 
 
@@ -228,16 +381,48 @@ test_reopen_keeps_data(void)
     st = open_store(path);
     id = add(st, "T1", "a@b.com", "b.com", "reply", 1000);
     CHECK(id == 1);
-    CHECK(open1(st, id, 2000) == STORE_OK);
+    CHECK(fetch1(st, id, LATE, "192.0.2.0", "human") == STORE_OK);
     store_close(st);
 
     st = open_store(path);
     CHECK(st != NULL);
-    CHECK(raw_int(path, "PRAGMA user_version") == 1);
+    CHECK(raw_int(path, "PRAGMA user_version") == 2);
     CHECK(raw_int(path, "SELECT count(*) FROM messages") == 1);
-    CHECK(raw_int(path, "SELECT open_count FROM messages") == 1);
+    CHECK(raw_int(path, "SELECT n_human FROM messages") == 1);
     CHECK(add(st, "T2", "a@b.com", "b.com", "reply", 1000) == 2);
     store_close(st);
+}
+
+
+static void
+test_names(void)
+{
+    static const char *const classes[STORE_N_CLASSES] = {
+        "human", "proxy", "privacy_prefetch", "scanner", "internal",
+        "head_probe",
+    };
+    static const char *const reasons[STORE_N_REASONS] = {
+        "never_fetched", "machine_only", "opened_nothing_recent",
+    };
+
+    for (int i = 0; i < STORE_N_CLASSES; i++) {
+        CHECK_STR(store_class_name(i), classes[i]);
+        CHECK(store_class_parse(classes[i]) == i);
+    }
+    CHECK(store_class_name(-1) == NULL);
+    CHECK(store_class_name(STORE_N_CLASSES) == NULL);
+    CHECK(store_class_parse("Human") == -1);
+    CHECK(store_class_parse("") == -1);
+    CHECK(store_class_parse(NULL) == -1);
+
+    for (int i = 0; i < STORE_N_REASONS; i++) {
+        CHECK_STR(store_reason_name(i), reasons[i]);
+        CHECK(store_reason_parse(reasons[i]) == i);
+    }
+    CHECK(store_reason_name(-1) == NULL);
+    CHECK(store_reason_name(STORE_N_REASONS) == NULL);
+    CHECK(store_reason_parse("machine") == -1);
+    CHECK(store_reason_parse(NULL) == -1);
 }
 
 
@@ -333,7 +518,7 @@ test_concurrent_first_open(void)
         good += open_race_round(path);
     }
     CHECK(good == ROUNDS);
-    CHECK(raw_int(path, "PRAGMA user_version") == 1);
+    CHECK(raw_int(path, "PRAGMA user_version") == 2);
 }
 
 
@@ -443,108 +628,566 @@ test_message_add_rolls_back(void)
 }
 
 
+
 static void
-test_opens_write(void)
+test_fetches_write(void)
 {
     char path[256];
     char text[TEXT_MAX];
     struct store *st;
-    struct store_open_rec v[5];
-    size_t unknown = 99;
+    struct store_fetch_rec v[5];
+    struct store_write_result res = { 9, 9, 9 };
+    struct judge_log log = { 0 };
     int64_t a, b;
 
-    db_path(path, sizeof(path), "opens");
+    db_path(path, sizeof(path), "fetches");
     st = open_store(path);
     a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
     b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
 
-    v[0] = open_rec(a, 2000, "192.0.2.0", "Mail/1");
-    v[1] = open_rec(a, 1000, "192.0.2.0", "Mail/2");     /* out of order */
-    v[2] = open_rec(b, 5000, "2001:db8:1::", "Chrome");
-    v[3] = open_rec(9999, 3000, "192.0.2.0", "ghost");   /* unknown */
-    v[4] = open_rec(a, 1500, "192.0.2.0", "Mail/3");
-    CHECK(store_opens_write(st, v, 5, &unknown) == STORE_OK);
-    CHECK(unknown == 1);
-    CHECK(raw_int(path, "SELECT count(*) FROM opens") == 4);
-    raw_text(path, "SELECT open_count || ',' || first_open_at || ','"
-             " || last_open_at FROM messages WHERE id = 1", text,
-             sizeof(text));
-    CHECK(strcmp(text, "3,1000,2000") == 0);
-    raw_text(path, "SELECT open_count || ',' || first_open_at || ','"
-             " || last_open_at FROM messages WHERE id = 2", text,
-             sizeof(text));
-    CHECK(strcmp(text, "1,5000,5000") == 0);
-    raw_text(path, "SELECT addr || '|' || user_agent FROM opens"
-             " WHERE message_id = 2", text, sizeof(text));
-    CHECK(strcmp(text, "2001:db8:1::|Chrome") == 0);
+    v[0] = fetch_rec(a, 200000, "192.0.2.0", "human/1");
+    v[1] = fetch_rec(a, 100000, "192.0.2.0", "human/2");  /* out of order */
+    v[2] = fetch_rec(b, 500000, "2001:db8:1::", "proxy/1");
+    snprintf(v[2].referer_host, sizeof(v[2].referer_host), "mail.x.com");
+    v[3] = fetch_rec(9999, 300000, "192.0.2.0", "ghost");    /* unknown */
+    v[4] = head_rec(a, 150000, "192.0.2.0", "human/3");
+    CHECK(store_fetches_write(st, v, 5, classify_test, &log, &res)
+          == STORE_OK);
+    CHECK(res.unknown == 1 && res.collapsed == 0 && res.not_kept == 0);
+    CHECK(log.calls == 4);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 4);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "2,0,0,0,0,1|3,0|100000,200000,100000,-");
+    figures(path, b, text, sizeof(text));
+    CHECK_STR(text, "0,1,0,0,0,0|1,0|500000,500000,500000,-");
+    raw_text(path, "SELECT addr || '|' || user_agent || '|' || referer_host"
+             " || '|' || secs || '|' || is_head || '|' || class || '|'"
+             " || rule || '|' || reason FROM fetches WHERE message_id = 2",
+             text, sizeof(text));
+    CHECK_STR(text, "2001:db8:1::|proxy/1|mail.x.com|499|0|proxy|t-proxy|"
+              "secs=499 burst=0");
+    raw_text(path, "SELECT is_head || '|' || class || '|' || rule"
+             " FROM fetches WHERE at = 150000", text, sizeof(text));
+    CHECK_STR(text, "1|head_probe|t-head");
 
     /* A later batch moves first and last only outwards. */
-    v[0] = open_rec(a, 500, "192.0.2.0", "Mail/4");
-    v[1] = open_rec(a, 9000, "192.0.2.0", "Mail/5");
-    CHECK(store_opens_write(st, v, 2, NULL) == STORE_OK);
-    raw_text(path, "SELECT open_count || ',' || first_open_at || ','"
-             " || last_open_at FROM messages WHERE id = 1", text,
-             sizeof(text));
-    CHECK(strcmp(text, "5,500,9000") == 0);
+    v[0] = fetch_rec(a, 80000, "192.0.2.0", "human/4");
+    v[1] = fetch_rec(a, 900000, "192.0.2.0", "human/5");
+    CHECK(write_v(st, v, 2, &res) == STORE_OK);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "4,0,0,0,0,1|5,0|80000,900000,80000,-");
 
-    /* An empty batch is a no-op. */
-    unknown = 99;
-    CHECK(store_opens_write(st, v, 0, &unknown) == STORE_OK);
-    CHECK(unknown == 0);
+    /* An empty batch is a no-op that still clears the result. */
+    res.unknown = 99;
+    CHECK(store_fetches_write(st, v, 0, classify_test, NULL, &res)
+          == STORE_OK);
+    CHECK(res.unknown == 0);
+    CHECK(store_fetches_write(st, v, 1, NULL, NULL, &res) == STORE_ERR);
+    CHECK(strstr(store_errmsg(st), "no classifier") != NULL);
 
-    /* Full-size fields, and fields that lost their NUL, are cut. */
+    /* Full-size fields, and fields that lost their NUL, are cut: the
+     * classifier and the row see the same NUL-terminated text. */
     memset(v[0].user_agent, 'u', sizeof(v[0].user_agent));
     memset(v[0].addr, 'a', sizeof(v[0].addr));
-    CHECK(store_opens_write(st, v, 1, &unknown) == STORE_OK);
-    CHECK(raw_int(path, "SELECT max(length(user_agent)) FROM opens")
+    memset(v[0].referer_host, 'r', sizeof(v[0].referer_host));
+    CHECK(store_fetches_write(st, v, 1, classify_test, &log, &res)
+          == STORE_OK);
+    CHECK(log.ua_len == STORE_UA_MAX);
+    CHECK(log.network_len == STORE_ADDR_MAX - 1);
+    CHECK(log.referer_len == STORE_REFERER_MAX - 1);
+    CHECK(raw_int(path, "SELECT max(length(user_agent)) FROM fetches")
           == STORE_UA_MAX);
-    CHECK(raw_int(path, "SELECT max(length(addr)) FROM opens")
+    CHECK(raw_int(path, "SELECT max(length(addr)) FROM fetches")
           == STORE_ADDR_MAX - 1);
+    CHECK(raw_int(path, "SELECT max(length(referer_host)) FROM fetches")
+          == STORE_REFERER_MAX - 1);
+    store_close(st);
+}
+
+
+/*
+ * secs_since_send counts from registration by the server's clock, never
+ * from sent_at, and is never negative; burst_clients is 0 from the end
+ * of the window on.
+ */
+static void
+test_secs_and_window(void)
+{
+    enum { R = 10000000 };
+    static const int64_t after[] = {
+        -5000, 999, 1000, 59999, 60000, 3600000,
+    };
+    char path[256];
+    char text[TEXT_MAX];
+    char net[32];
+    struct store *st;
+    struct store_fetch_rec v[6];
+    struct judge_log log = { 0 };
+    struct store_write_result res;
+    int64_t a, far;
+
+    db_path(path, sizeof(path), "secs");
+    st = open_store(path);
+    /* sent_at far in the future: it must play no part. */
+    a = add_reg(st, "T1", "a@x.com", "x.com", "reply", 99999999999, R);
+    for (int i = 0; i < 6; i++) {
+        snprintf(net, sizeof(net), "10.0.%d.0", i);
+        v[i] = fetch_rec(a, R + after[i], net, "human");
+    }
+    CHECK(write_v(st, v, 6, &res) == STORE_OK);
+    raw_text(path, "SELECT group_concat(reason, ';') FROM (SELECT reason"
+             " FROM fetches ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "secs=0 burst=1;secs=0 burst=1;secs=1 burst=1;"
+              "secs=59 burst=1;secs=60 burst=0;secs=3600 burst=0");
+    raw_text(path, "SELECT group_concat(secs, ',') FROM (SELECT secs"
+             " FROM fetches ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "0,0,1,59,60,3600");
+
+    /* The extremes of the clock: no overflow either way. */
+    far = add_reg(st, "T2", "a@x.com", "x.com", "reply", 0, INT64_MIN);
+    v[0] = fetch_rec(far, INT64_MAX, "10.9.0.0", "human");
+    CHECK(store_fetches_write(st, v, 1, classify_test, &log, &res)
+          == STORE_OK);
+    CHECK(log.secs == 18446744073709551);
+    CHECK(log.burst == 0);
+    far = add_reg(st, "T3", "a@x.com", "x.com", "reply", 0, INT64_MAX);
+    v[0] = fetch_rec(far, INT64_MIN, "10.9.0.0", "human");
+    CHECK(store_fetches_write(st, v, 1, classify_test, &log, &res)
+          == STORE_OK);
+    CHECK(log.secs == 0);
+    CHECK(log.burst == 1);
+    store_close(st);
+}
+
+
+/*
+ * Identical fetches (message, network, User-Agent, HEAD-ness, class)
+ * less than STORE_COLLAPSE_MS after the last one of a row join it.
+ */
+static void
+test_collapse(void)
+{
+    enum { T0 = 1000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct store_fetch_rec v[8];
+    struct store_write_result res;
+    int64_t a, c;
+
+    db_path(path, sizeof(path), "collapse");
+    st = open_store(path);
+    a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
+    c = add(st, "T2", "c@x.com", "x.com", "reply", 100);
+
+    v[0] = fetch_rec(a, T0, "192.0.2.0", "human-A");
+    v[1] = fetch_rec(a, T0 + 30000, "192.0.2.0", "human-A");
+    v[2] = fetch_rec(a, T0 + 89999, "192.0.2.0", "human-A");  /* 59.999 s */
+    v[3] = fetch_rec(a, T0 + 149999, "192.0.2.0", "human-A"); /* 60 s */
+    v[4] = fetch_rec(a, T0 + 150000, "192.0.2.0", "human-B");
+    v[5] = fetch_rec(a, T0 + 150000, "198.51.100.0", "human-A");
+    v[6] = head_rec(a, T0 + 150001, "192.0.2.0", "human-A");
+    v[7] = head_rec(a, T0 + 150002, "192.0.2.0", "human-A");
+    CHECK(write_v(st, v, 8, &res) == STORE_OK);
+    CHECK(res.collapsed == 3 && res.not_kept == 0 && res.unknown == 0);
+
+    /* Across batches too; a fetch inside a run's span joins it without
+     * moving it, one before its start makes a row of its own. */
+    v[0] = fetch_rec(a, T0 + 200000, "192.0.2.0", "human-A");
+    v[1] = fetch_rec(a, T0 + 100, "192.0.2.0", "human-A");
+    v[2] = fetch_rec(a, T0 - 10, "192.0.2.0", "human-A");
+    CHECK(write_v(st, v, 3, &res) == STORE_OK);
+    CHECK(res.collapsed == 2);
+    rows_of(path, a, text, sizeof(text));
+    CHECK_STR(text, "human:1:999990-999990 human:4:1000000-1089999"
+              " human:2:1149999-1200000 human:1:1150000-1150000"
+              " human:1:1150000-1150000 head_probe:2:1150001-1150002");
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "9,0,0,0,0,2|6,0|999990,1200000,999990,-");
+
+    /* The same client 5 s and 15 s after registration gets two classes,
+     * so two rows: a row never mixes classes. */
+    v[0] = fetch_rec(c, REG + 5000, "192.0.2.0", "apple");
+    v[1] = fetch_rec(c, REG + 15000, "192.0.2.0", "apple");
+    v[2] = fetch_rec(c, REG + 20000, "192.0.2.0", "apple");
+    CHECK(write_v(st, v, 3, &res) == STORE_OK);
+    CHECK(res.collapsed == 1);
+    rows_of(path, c, text, sizeof(text));
+    CHECK_STR(text, "privacy_prefetch:1:5042-5042 human:2:15042-20042");
+    figures(path, c, text, sizeof(text));
+    CHECK_STR(text, "2,0,1,0,0,0|2,0|15042,20042,5042,-");
+    store_close(st);
+}
+
+
+/* Past the rows cap fetches are only counted, by class, exactly. */
+static void
+test_rows_cap(void)
+{
+    enum { T0 = 1000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    char ua[32];
+    struct store *st;
+    struct store_fetch_rec v[8];
+    struct store_write_result res;
+    int64_t a, b, c;
+
+    db_path(path, sizeof(path), "cap");
+    st = open_store(path);
+    store_set_fetch_rows_max(st, 3);
+    a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
+    b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
+    c = add(st, "T3", "c@x.com", "x.com", "reply", 100);
+
+    for (int i = 0; i < 5; i++) {
+        snprintf(ua, sizeof(ua), "human-%d", i + 1);
+        v[i] = fetch_rec(a, T0 + 1000 * (i + 1), "192.0.2.0", ua);
+    }
+    v[5] = fetch_rec(a, T0 + 6000, "192.0.2.0", "human-1");   /* joins */
+    v[6] = fetch_rec(a, T0 + 7000, "192.0.2.0", "scan-1");
+    v[7] = fetch_rec(a, T0 + 500, "192.0.2.0", "scan-2");
+    CHECK(write_v(st, v, 8, &res) == STORE_OK);
+    CHECK(res.not_kept == 4 && res.collapsed == 1 && res.unknown == 0);
+    rows_of(path, a, text, sizeof(text));
+    CHECK_STR(text, "human:2:1001000-1006000 human:1:1002000-1002000"
+              " human:1:1003000-1003000");
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "6,0,0,2,0,0|3,4|1001000,1006000,1000500,-");
+    raw_text(path, "SELECT group_concat(x, ' ') FROM (SELECT class || ':'"
+             " || count || ':' || first_at || '-' || last_at AS x"
+             " FROM fetch_overflow WHERE message_id = 1 ORDER BY class)",
+             text, sizeof(text));
+    CHECK_STR(text, "human:2:1004000-1005000 scanner:2:1000500-1007000");
+
+    /* An open only counted still opens the message. */
+    v[0] = fetch_rec(b, T0 + 1, "192.0.2.0", "scan-a");
+    v[1] = fetch_rec(b, T0 + 2, "192.0.2.0", "scan-b");
+    v[2] = fetch_rec(b, T0 + 3, "192.0.2.0", "scan-c");
+    v[3] = fetch_rec(b, T0 + 100, "192.0.2.0", "human-z");
+    CHECK(write_v(st, v, 4, &res) == STORE_OK);
+    CHECK(res.not_kept == 1);
+    figures(path, b, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,3,0,0|3,1|1000100,1000100,1000001,-");
+
+    /* A cap of 0 keeps no row at all. */
+    store_set_fetch_rows_max(st, 0);
+    CHECK(fetch1(st, c, T0, "192.0.2.0", "proxy") == STORE_OK);
+    figures(path, c, text, sizeof(text));
+    CHECK_STR(text, "0,1,0,0,0,0|0,1|1000000,1000000,1000000,-");
+    store_close(st);
+}
+
+
+/*
+ * 10,000 fetches of one URL: distinct clients fill the default cap and
+ * are counted past it; one client replaying collapses into one row.
+ */
+static void
+test_replay(void)
+{
+    enum { N = 10000, BATCH = 500, T0 = 1000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    char ua[32];
+    struct store *st;
+    struct store_fetch_rec *v = calloc(BATCH, sizeof(*v));
+    struct store_write_result res;
+    size_t not_kept = 0, collapsed = 0;
+    int64_t a, b;
+
+    db_path(path, sizeof(path), "replay");
+    st = open_store(path);
+    a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
+    b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
+    CHECK(v != NULL);
+    for (int i = 0; v != NULL && i < N; i += BATCH) {
+        for (int k = 0; k < BATCH; k++) {
+            snprintf(ua, sizeof(ua), "human-%d", i + k);
+            v[k] = fetch_rec(a, T0 + i + k, "192.0.2.0", ua);
+        }
+        CHECK(write_v(st, v, BATCH, &res) == STORE_OK);
+        not_kept += res.not_kept;
+        for (int k = 0; k < BATCH; k++) {
+            v[k] = fetch_rec(b, T0 + 5 * (i + k), "192.0.2.0", "human");
+        }
+        CHECK(write_v(st, v, BATCH, &res) == STORE_OK);
+        collapsed += res.collapsed;
+    }
+    CHECK(not_kept == N - STORE_FETCH_ROWS_DEFAULT);
+    CHECK(collapsed == N - 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches WHERE message_id = 1")
+          == STORE_FETCH_ROWS_DEFAULT);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "10000,0,0,0,0,0|100,9900|1000000,1009999,1000000,-");
+    rows_of(path, b, text, sizeof(text));
+    CHECK_STR(text, "human:10000:1000000-1049995");
+    free(v);
+    store_close(st);
+}
+
+
+/* Every class is counted on its own; internal is neither open nor reach. */
+static void
+test_class_counters(void)
+{
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct store_fetch_rec v[6];
+    int64_t a, b;
+
+    db_path(path, sizeof(path), "classes");
+    st = open_store(path);
+    a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
+    b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
+
+    v[0] = fetch_rec(a, 100000, "10.0.1.0", "int-1");
+    v[1] = fetch_rec(a, 200000, "10.0.2.0", "mpp-1");
+    v[2] = head_rec(a, 250000, "10.0.3.0", "human-h");
+    v[3] = fetch_rec(a, 300000, "10.0.4.0", "proxy-1");
+    v[4] = fetch_rec(a, 400000, "10.0.5.0", "human-1");
+    v[5] = fetch_rec(a, 500000, "10.0.6.0", "scan-1");
+    CHECK(write_v(st, v, 6, NULL) == STORE_OK);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "1,1,1,1,1,1|6,0|300000,400000,200000,-");
+
+    CHECK(fetch1(st, b, 100000, "10.0.1.0", "int-1") == STORE_OK);
+    figures(path, b, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,1,0|1,0|-,-,-,-");
+    store_close(st);
+}
+
+
+/* A classifier that ignores HEAD-ness, or gives a class out of range. */
+static void
+classify_odd(void *ctx, const struct store_fetch_facts *f,
+             struct store_verdict *v)
+{
+    (void) ctx;
+    snprintf(v->rule, sizeof(v->rule), "odd");
+    snprintf(v->reason, sizeof(v->reason), "odd");
+    if (strcmp(f->user_agent, "probe") == 0) {
+        v->cls = STORE_HEAD_PROBE;
+    } else if (strcmp(f->user_agent, "bad") == 0) {
+        v->cls = 42;
+    } else {
+        v->cls = STORE_HUMAN;
+    }
+}
+
+
+/* A HEAD is stored as head_probe and only a HEAD is. */
+static void
+test_verdict_settled(void)
+{
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct store_fetch_rec v[3];
+    struct store_write_result res;
+    int64_t a;
+
+    db_path(path, sizeof(path), "settled");
+    st = open_store(path);
+    a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
+    v[0] = head_rec(a, 100000, "10.0.1.0", "human");
+    v[1] = fetch_rec(a, 200000, "10.0.2.0", "probe");
+    v[2] = fetch_rec(a, 300000, "10.0.3.0", "bad");
+    CHECK(store_fetches_write(st, v, 3, classify_odd, NULL, &res)
+          == STORE_OK);
+    raw_text(path, "SELECT group_concat(x, ';') FROM (SELECT class || ','"
+             " || rule || ',' || reason AS x FROM fetches ORDER BY at)",
+             text, sizeof(text));
+    CHECK_STR(text, "head_probe,odd,odd;scanner,odd,odd;"
+              "human,invalid,classifier gave class 42");
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,1,0,1|3,0|300000,300000,100000,-");
+    store_close(st);
+}
+
+
+/*
+ * Three clients from one network in the first minute are a scanner that
+ * takes the whole burst: the earlier GET rows of that network change
+ * class and the message's counts and open times follow.
+ */
+static void
+test_burst(void)
+{
+    enum { R = 1000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct store_fetch_rec v[5];
+    struct store_write_result res;
+    int64_t a;
+
+    db_path(path, sizeof(path), "burst");
+    st = open_store(path);
+    a = add_reg(st, "T1", "a@x.com", "x.com", "reply", 100, R);
+
+    v[0] = fetch_rec(a, R + 1000, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(a, R + 1500, "198.51.100.0", "human-x");
+    v[2] = fetch_rec(a, R + 2000, "203.0.113.0", "mpp-b");
+    v[3] = fetch_rec(a, R + 3000, "203.0.113.0", "human-a");
+    v[4] = head_rec(a, R + 3500, "203.0.113.0", "human-a");
+    CHECK(write_v(st, v, 5, &res) == STORE_OK);
+    CHECK(res.collapsed == 1);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "3,0,1,0,0,1|4,0|1001000,1003000,1001000,-");
+    raw_text(path, "SELECT reason FROM fetches WHERE is_head = 1", text,
+             sizeof(text));
+    CHECK_STR(text, "secs=3 burst=2");
+
+    /* The third client, in a later batch; then the first again, late. */
+    v[0] = fetch_rec(a, R + 4000, "203.0.113.0", "human-c");
+    v[1] = fetch_rec(a, R + 61000, "203.0.113.0", "human-a");
+    CHECK(write_v(st, v, 2, &res) == STORE_OK);
+    CHECK(res.collapsed == 0);
+    rows_of(path, a, text, sizeof(text));
+    CHECK_STR(text, "scanner:2:1001000-1003000 human:1:1001500-1001500"
+              " scanner:1:1002000-1002000 head_probe:1:1003500-1003500"
+              " scanner:1:1004000-1004000 human:1:1061000-1061000");
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "2,0,0,4,0,1|6,0|1001500,1061000,1001000,-");
+    raw_text(path, "SELECT group_concat(x, ';') FROM (SELECT rule || ','"
+             " || reason AS x FROM fetches WHERE class = 'scanner'"
+             " ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "t-burst,secs=4 burst=3;t-burst,secs=4 burst=3;"
+              "t-burst,secs=4 burst=3");
+    raw_text(path, "SELECT reason FROM fetches WHERE at = 1061000", text,
+             sizeof(text));
+    CHECK_STR(text, "secs=61 burst=0");
+    store_close(st);
+}
+
+
+/*
+ * Fetches over the cap are classified on the same evidence: in the burst
+ * window they still make a burst, whose verdict takes the rows of its
+ * network and its earlier fetches without a row alike.  Such fetches are
+ * counted per client and class, up to a bound per message.
+ */
+static void
+test_burst_over_cap(void)
+{
+    enum { R = 1000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    char net[32];
+    struct store *st;
+    struct store_fetch_rec v[5];
+    struct store_write_result res;
+    int64_t a, b;
+
+    db_path(path, sizeof(path), "burst_cap");
+    st = open_store(path);
+    store_set_fetch_rows_max(st, 2);
+    a = add_reg(st, "T1", "a@x.com", "x.com", "reply", 100, R);
+    b = add_reg(st, "T2", "b@x.com", "x.com", "reply", 100, R);
+
+    v[0] = fetch_rec(a, R + 1000, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(a, R + 1500, "198.51.100.0", "human-x");
+    v[2] = fetch_rec(a, R + 2000, "203.0.113.0", "human-b");
+    v[3] = fetch_rec(a, R + 2500, "203.0.113.0", "human-b");
+    CHECK(write_v(st, v, 4, &res) == STORE_OK);
+    CHECK(res.not_kept == 2);
+    v[0] = fetch_rec(a, R + 3000, "203.0.113.0", "human-c");
+    CHECK(write_v(st, v, 1, &res) == STORE_OK);
+    rows_of(path, a, text, sizeof(text));
+    CHECK_STR(text, "scanner:1:1001000-1001000 human:1:1001500-1001500");
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,4,0,0|2,3|1001500,1001500,1001000,-");
+    raw_text(path, "SELECT group_concat(x, ' ') FROM (SELECT user_agent"
+             " || ':' || class || ':' || count || ':' || first_at || '-'"
+             " || last_at AS x FROM burst_unkept ORDER BY id)", text,
+             sizeof(text));
+    CHECK_STR(text, "human-b:scanner:2:1002000-1002500"
+              " human-c:scanner:1:1003000-1003000");
+
+    /* After the window a fetch without a row is counted by class only. */
+    v[0] = fetch_rec(a, R + 70000, "203.0.113.0", "human-d");
+    CHECK(write_v(st, v, 1, &res) == STORE_OK);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "2,0,0,4,0,0|2,4|1001500,1070000,1001000,-");
+    CHECK(raw_int(path, "SELECT count(*) FROM burst_unkept") == 2);
+    CHECK(raw_int(path, "SELECT count FROM fetch_overflow") == 1);
+
+    /* Entries for fetches without a row are bounded per message. */
+    store_set_fetch_rows_max(st, 0);
+    for (int i = 0; i < 150; i++) {
+        snprintf(net, sizeof(net), "10.%d.%d.0", i / 100, i % 100);
+        v[0] = fetch_rec(b, R + i, net, "human");
+        CHECK(write_v(st, v, 1, &res) == STORE_OK);
+    }
+    CHECK(raw_int(path, "SELECT count(*) FROM burst_unkept"
+                  " WHERE message_id = 2") == 100);
+    CHECK(raw_int(path, "SELECT count FROM fetch_overflow"
+                  " WHERE message_id = 2") == 50);
+    figures(path, b, text, sizeof(text));
+    CHECK_STR(text, "150,0,0,0,0,0|0,150|1000000,1000149,1000000,-");
     store_close(st);
 }
 
 
 /* A batch that fails half-way leaves no trace, and can be retried. */
 static void
-test_opens_write_failure(void)
+test_fetches_write_failure(void)
 {
     char path[256];
-    char text[64];
+    char text[TEXT_MAX];
     struct store *st;
-    struct store_open_rec v[3];
-    size_t unknown = 99;
-    int64_t a, b;
+    struct store_fetch_rec v[3];
+    struct store_write_result res = { 9, 9, 9 };
+    int64_t a, b, c;
 
-    db_path(path, sizeof(path), "opens_fail");
+    db_path(path, sizeof(path), "fetches_fail");
     st = open_store(path);
     a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
     b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
-    CHECK(open1(st, a, 1000) == STORE_OK);
+    c = add(st, "T3", "c@x.com", "x.com", "reply", 100);
+    CHECK(fetch1(st, a, 100000, "192.0.2.0", "human") == STORE_OK);
 
-    CHECK(raw_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON opens"
+    CHECK(raw_exec(path, "CREATE TRIGGER boom BEFORE INSERT ON fetches"
                    " WHEN NEW.user_agent = 'boom'"
                    " BEGIN SELECT RAISE(ABORT, 'injected failure'); END")
           == SQLITE_OK);
-    v[0] = open_rec(a, 7000, "192.0.2.0", "fine");
-    v[1] = open_rec(9999, 7000, "192.0.2.0", "ghost");
-    v[2] = open_rec(b, 8000, "192.0.2.0", "boom");
-    CHECK(store_opens_write(st, v, 3, &unknown) == STORE_ERR);
-    CHECK(unknown == 0);
+    v[0] = fetch_rec(a, 700000, "192.0.2.0", "proxy");
+    v[1] = fetch_rec(9999, 700000, "192.0.2.0", "ghost");
+    v[2] = fetch_rec(b, 800000, "192.0.2.0", "boom");
+    CHECK(write_v(st, v, 3, &res) == STORE_ERR);
+    CHECK(res.unknown == 0 && res.collapsed == 0 && res.not_kept == 0);
     CHECK(strstr(store_errmsg(st), "injected failure") != NULL);
-    CHECK(raw_int(path, "SELECT count(*) FROM opens") == 1);
-    raw_text(path, "SELECT open_count || ',' || last_open_at FROM messages"
-             " WHERE id = 1", text, sizeof(text));
-    CHECK(strcmp(text, "1,1000") == 0);
-    CHECK(raw_int(path, "SELECT open_count FROM messages WHERE id = 2")
-          == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 1);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,0,0,0|1,0|100000,100000,100000,-");
+    figures(path, b, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
 
     CHECK(raw_exec(path, "DROP TRIGGER boom") == SQLITE_OK);
-    CHECK(store_opens_write(st, v, 3, &unknown) == STORE_OK);
-    CHECK(unknown == 1);
-    CHECK(raw_int(path, "SELECT count(*) FROM opens") == 3);
-    raw_text(path, "SELECT open_count || ',' || last_open_at FROM messages"
-             " WHERE id = 1", text, sizeof(text));
-    CHECK(strcmp(text, "2,7000") == 0);
+    CHECK(write_v(st, v, 3, &res) == STORE_OK);
+    CHECK(res.unknown == 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 3);
+    figures(path, a, text, sizeof(text));
+    CHECK_STR(text, "1,1,0,0,0,0|2,0|100000,700000,100000,-");
+
+    /* A failure in a burst's relabelling takes the whole batch back. */
+    CHECK(raw_exec(path, "CREATE TRIGGER boom2 BEFORE UPDATE OF class"
+                   " ON fetches BEGIN SELECT RAISE(ABORT, 'no relabel');"
+                   " END") == SQLITE_OK);
+    v[0] = fetch_rec(c, REG + 1000, "192.0.2.0", "human-a");
+    v[1] = fetch_rec(c, REG + 2000, "192.0.2.0", "human-b");
+    v[2] = fetch_rec(c, REG + 3000, "192.0.2.0", "human-c");
+    CHECK(write_v(st, v, 3, &res) == STORE_ERR);
+    CHECK(strstr(store_errmsg(st), "no relabel") != NULL);
+    figures(path, c, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 3);
+    CHECK(raw_exec(path, "DROP TRIGGER boom2") == SQLITE_OK);
+    CHECK(write_v(st, v, 3, &res) == STORE_OK);
+    figures(path, c, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,3,0,0|3,0|-,-,1042,-");
     store_close(st);
 }
 
@@ -555,32 +1198,115 @@ test_opens_write_failure(void)
  * Takes the store's full busy timeout (5 s).
  */
 static void
-test_opens_write_busy(void)
+test_fetches_write_busy(void)
 {
     char path[256];
     struct store *st;
     sqlite3 *db = NULL;
-    struct store_open_rec o;
-    size_t unknown = 99;
+    struct store_fetch_rec f;
+    struct store_write_result res;
     int64_t a;
 
     db_path(path, sizeof(path), "busy");
     st = open_store(path);
     a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
-    o = open_rec(a, 1000, "192.0.2.0", "UA");
+    f = fetch_rec(a, 100000, "192.0.2.0", "human");
 
     CHECK(sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL)
           == SQLITE_OK);
     CHECK(sqlite3_exec(db, "BEGIN IMMEDIATE", NULL, NULL, NULL)
           == SQLITE_OK);
-    CHECK(store_opens_write(st, &o, 1, &unknown) == STORE_BUSY);
+    CHECK(write_v(st, &f, 1, &res) == STORE_BUSY);
     CHECK(strstr(store_errmsg(st), "locked") != NULL);
     CHECK(sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL) == SQLITE_OK);
     sqlite3_close(db);
 
-    CHECK(raw_int(path, "SELECT count(*) FROM opens") == 0);
-    CHECK(store_opens_write(st, &o, 1, &unknown) == STORE_OK);
-    CHECK(raw_int(path, "SELECT open_count FROM messages") == 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 0);
+    CHECK(write_v(st, &f, 1, &res) == STORE_OK);
+    CHECK(raw_int(path, "SELECT n_human FROM messages") == 1);
+    store_close(st);
+}
+
+
+/* A customer's reply marks that ticket's messages to them, sent before. */
+static void
+test_reply_record(void)
+{
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    int64_t m1, m2, m3, m4, m5;
+    int64_t marked = 99;
+
+    db_path(path, sizeof(path), "reply");
+    st = open_store(path);
+    m1 = add(st, "T1", "Ann@x.com", "x.com", "reply", 100);
+    m2 = add(st, "T1", "ann@x.com", "x.com", "confirmation", 200);
+    m3 = add(st, "T1", "ann@x.com", "x.com", "reply", 900);
+    m4 = add(st, "T1", "bob@x.com", "x.com", "reply", 150);
+    m5 = add(st, "T2", "ann@x.com", "x.com", "reply", 100);
+    CHECK(fetch1(st, m2, 300, "192.0.2.0", "human") == STORE_OK);
+
+    CHECK(store_reply_record(st, "T1", "ANN@X.COM", 500, &marked)
+          == STORE_OK);
+    CHECK(marked == 2);
+    figures(path, m1, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|500,500,500,500");
+    figures(path, m2, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,0,0,0|1,0|300,500,300,500");
+    figures(path, m3, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
+    figures(path, m4, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
+    figures(path, m5, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
+    raw_text(path, "SELECT group_concat(coalesce(replied_at, '-'), ',')"
+             " FROM (SELECT replied_at FROM customers ORDER BY id)", text,
+             sizeof(text));
+    CHECK_STR(text, "500,-");
+
+    /* No message of that ticket to that recipient: nothing is written. */
+    marked = 99;
+    CHECK(store_reply_record(st, "T9", "ann@x.com", 500, &marked)
+          == STORE_NOTFOUND);
+    CHECK(marked == 0);
+    CHECK(strstr(store_errmsg(st), "no message") != NULL);
+    CHECK(store_reply_record(st, "T2", "bob@x.com", 600, &marked)
+          == STORE_NOTFOUND);
+    CHECK(store_reply_record(st, "T1", "nobody@x.com", 600, &marked)
+          == STORE_NOTFOUND);
+    CHECK(raw_int(path, "SELECT count(*) FROM customers"
+                  " WHERE replied_at IS NOT NULL") == 1);
+    CHECK(store_reply_record(st, NULL, "ann@x.com", 1, &marked)
+          == STORE_ERR);
+
+    /* A later reply marks more; a message keeps its earliest reply as
+     * its reply time and first open, its latest as its last open. */
+    CHECK(store_reply_record(st, "T1", "Ann@x.com", 1000, &marked)
+          == STORE_OK);
+    CHECK(marked == 3);
+    figures(path, m1, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|500,1000,500,500");
+    figures(path, m3, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|1000,1000,1000,1000");
+    CHECK(raw_int(path, "SELECT replied_at FROM customers WHERE id = 1")
+          == 1000);
+
+    /* Replies reported late: before every message, then in between. */
+    CHECK(store_reply_record(st, "T1", "ann@x.com", 50, &marked)
+          == STORE_OK);
+    CHECK(marked == 0);
+    CHECK(raw_int(path, "SELECT replied_at FROM customers WHERE id = 1")
+          == 1000);
+    CHECK(store_reply_record(st, "T1", "ann@x.com", 250, &marked)
+          == STORE_OK);
+    CHECK(marked == 2);
+    figures(path, m1, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|250,1000,250,250");
+    figures(path, m2, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,0,0,0|1,0|250,1000,250,250");
+    CHECK(raw_int(path, "SELECT last_reply_at FROM messages WHERE id = 2")
+          == 1000);
     store_close(st);
 }
 
@@ -593,12 +1319,14 @@ struct ticket_seen {
         int64_t message_id;
         char recipient[64];
         char kind[16];
-        int64_t sent_at;
+        int64_t sent_at, registered_at;
         char header[64];            /* "<null>" for NULL */
-        int has_open;
-        int64_t open_at;
-        char addr[STORE_ADDR_MAX];
-        char ua[64];
+        int64_t first_open, reached, replied, not_kept;
+        int64_t by_class[STORE_N_CLASSES];
+        int has_fetch;
+        int64_t at, last_at, count, secs;
+        int cls;
+        char fetch[200];            /* rule|reason|addr|ua|referer */
     } rows[MAX_ROWS];
 };
 
@@ -613,14 +1341,26 @@ ticket_cb(void *ctx, const struct store_ticket_row *r)
         snprintf(t->rows[t->n].recipient, 64, "%s", r->recipient);
         snprintf(t->rows[t->n].kind, 16, "%s", r->kind);
         t->rows[t->n].sent_at = r->sent_at_ms;
+        t->rows[t->n].registered_at = r->registered_at_ms;
         snprintf(t->rows[t->n].header, 64, "%s", r->header_message_id
                  != NULL ? r->header_message_id : "<null>");
-        t->rows[t->n].has_open = r->has_open;
-        t->rows[t->n].open_at = r->open_at_ms;
-        snprintf(t->rows[t->n].addr, STORE_ADDR_MAX, "%s",
-                 r->has_open ? r->open_addr : "-");
-        snprintf(t->rows[t->n].ua, 64, "%s",
-                 r->has_open ? r->open_user_agent : "-");
+        t->rows[t->n].first_open = r->first_open_at_ms;
+        t->rows[t->n].reached = r->reached_at_ms;
+        t->rows[t->n].replied = r->replied_at_ms;
+        t->rows[t->n].not_kept = r->not_kept;
+        memcpy(t->rows[t->n].by_class, r->by_class, sizeof(r->by_class));
+        t->rows[t->n].has_fetch = r->has_fetch;
+        t->rows[t->n].at = r->fetch_at_ms;
+        t->rows[t->n].last_at = r->fetch_last_at_ms;
+        t->rows[t->n].count = r->fetch_count;
+        t->rows[t->n].secs = r->fetch_secs_since_send;
+        t->rows[t->n].cls = r->fetch_class;
+        snprintf(t->rows[t->n].fetch, 200, "%s|%s|%s|%s|%s",
+                 r->has_fetch ? r->fetch_rule : "-",
+                 r->has_fetch ? r->fetch_reason : "-",
+                 r->has_fetch ? r->fetch_addr : "-",
+                 r->has_fetch ? r->fetch_user_agent : "-",
+                 r->has_fetch ? r->fetch_referer_host : "-");
     }
     t->n++;
     return t->stop_after != 0 && t->n >= t->stop_after ? 7 : 0;
@@ -637,9 +1377,9 @@ test_ticket_read(void)
         .kind = "reply", .sent_at_ms = 300, .registered_at_ms = 1,
         .header_message_id = "<late@x.com>",
     };
-    struct store_open_rec v[3];
+    struct store_fetch_rec v[4];
     struct ticket_seen seen;
-    int64_t late = 0, early, tie, other;
+    int64_t late = 0, early, tie, other, marked;
 
     db_path(path, sizeof(path), "ticket");
     st = open_store(path);
@@ -647,36 +1387,52 @@ test_ticket_read(void)
     early = add(st, "T1", "b@x.com", "x.com", "confirmation", 100);
     tie = add(st, "T1", "c@x.com", "x.com", "reply", 300);
     other = add(st, "T2", "a@x.com", "x.com", "reply", 50);
-    v[0] = open_rec(late, 900, "192.0.2.0", "second");
-    v[1] = open_rec(late, 400, "198.51.100.0", "first");
-    v[2] = open_rec(other, 500, "192.0.2.0", "elsewhere");
-    CHECK(store_opens_write(st, v, 3, NULL) == STORE_OK);
+    v[0] = fetch_rec(late, 900000, "192.0.2.0", "human-2");
+    snprintf(v[0].referer_host, sizeof(v[0].referer_host), "app.x.com");
+    v[1] = fetch_rec(late, 400000, "198.51.100.0", "proxy-1");
+    v[2] = fetch_rec(late, 400500, "198.51.100.0", "proxy-1");
+    v[3] = fetch_rec(other, 500000, "192.0.2.0", "human-x");
+    CHECK(write_v(st, v, 4, NULL) == STORE_OK);
+    CHECK(store_reply_record(st, "T1", "c@X.com", 350, &marked)
+          == STORE_OK);
 
     memset(&seen, 0, sizeof(seen));
     CHECK(store_ticket_read(st, "T1", ticket_cb, &seen) == STORE_OK);
     CHECK(seen.n == 4);
     CHECK(seen.rows[0].message_id == early);
-    CHECK(strcmp(seen.rows[0].kind, "confirmation") == 0);
-    CHECK(seen.rows[0].sent_at == 100);
-    CHECK(seen.rows[0].has_open == 0);
-    CHECK(strcmp(seen.rows[0].header, "<null>") == 0);
-    CHECK(strcmp(seen.rows[0].addr, "-") == 0);
+    CHECK_STR(seen.rows[0].kind, "confirmation");
+    CHECK(seen.rows[0].sent_at == 100 && seen.rows[0].registered_at == REG);
+    CHECK(seen.rows[0].has_fetch == 0 && seen.rows[0].count == 0);
+    CHECK(seen.rows[0].first_open == 0 && seen.rows[0].reached == 0);
+    CHECK_STR(seen.rows[0].header, "<null>");
+    CHECK_STR(seen.rows[0].fetch, "-|-|-|-|-");
 
     CHECK(seen.rows[1].message_id == late);
-    CHECK(strcmp(seen.rows[1].recipient, "A@x.com") == 0);
-    CHECK(strcmp(seen.rows[1].header, "<late@x.com>") == 0);
-    CHECK(seen.rows[1].has_open == 1);
-    CHECK(seen.rows[1].open_at == 400);
-    CHECK(strcmp(seen.rows[1].addr, "198.51.100.0") == 0);
-    CHECK(strcmp(seen.rows[1].ua, "first") == 0);
+    CHECK_STR(seen.rows[1].recipient, "A@x.com");
+    CHECK_STR(seen.rows[1].header, "<late@x.com>");
+    CHECK(seen.rows[1].registered_at == 1);
+    CHECK(seen.rows[1].first_open == 400000);
+    CHECK(seen.rows[1].reached == 400000 && seen.rows[1].replied == 0);
+    CHECK(seen.rows[1].by_class[STORE_HUMAN] == 1);
+    CHECK(seen.rows[1].by_class[STORE_PROXY] == 2);
+    CHECK(seen.rows[1].by_class[STORE_SCANNER] == 0);
+    CHECK(seen.rows[1].not_kept == 0);
+    CHECK(seen.rows[1].has_fetch == 1 && seen.rows[1].cls == STORE_PROXY);
+    CHECK(seen.rows[1].at == 400000 && seen.rows[1].last_at == 400500);
+    CHECK(seen.rows[1].count == 2 && seen.rows[1].secs == 399);
+    CHECK_STR(seen.rows[1].fetch,
+              "t-proxy|secs=399 burst=0|198.51.100.0|proxy-1|");
 
     CHECK(seen.rows[2].message_id == late);
-    CHECK(seen.rows[2].open_at == 900);
-    CHECK(strcmp(seen.rows[2].ua, "second") == 0);
+    CHECK(seen.rows[2].cls == STORE_HUMAN && seen.rows[2].count == 1);
+    CHECK(seen.rows[2].at == 900000 && seen.rows[2].secs == 899);
+    CHECK_STR(seen.rows[2].fetch,
+              "t-human|secs=899 burst=0|192.0.2.0|human-2|app.x.com");
 
     CHECK(seen.rows[3].message_id == tie);      /* same sent_at: by id */
-    CHECK(seen.rows[3].has_open == 0);
-    CHECK(seen.rows[3].open_at == 0);
+    CHECK(seen.rows[3].has_fetch == 0 && seen.rows[3].at == 0);
+    CHECK(seen.rows[3].replied == 350 && seen.rows[3].first_open == 350);
+    CHECK(seen.rows[3].reached == 350);
 
     memset(&seen, 0, sizeof(seen));
     CHECK(store_ticket_read(st, "nope", ticket_cb, &seen)
@@ -691,7 +1447,8 @@ test_ticket_read(void)
     /* The walk was reset: the next one starts from the top. */
     memset(&seen, 0, sizeof(seen));
     CHECK(store_ticket_read(st, "T2", ticket_cb, &seen) == STORE_OK);
-    CHECK(seen.n == 1 && seen.rows[0].open_at == 500);
+    CHECK(seen.n == 1 && seen.rows[0].at == 500000);
+    CHECK(seen.rows[0].message_id == other);
     store_close(st);
 }
 
@@ -700,7 +1457,8 @@ struct domains_seen {
     size_t n;
     struct {
         char domain[32];
-        int64_t sent, opened, fetches, last;
+        int64_t sent, reached, opened, total_opens, fetches, last;
+        int64_t by_class[STORE_N_CLASSES];
     } rows[MAX_ROWS];
 };
 
@@ -713,9 +1471,12 @@ domains_cb(void *ctx, const struct store_domain_row *r)
     if (d->n < MAX_ROWS) {
         snprintf(d->rows[d->n].domain, 32, "%s", r->domain);
         d->rows[d->n].sent = r->sent;
+        d->rows[d->n].reached = r->reached;
         d->rows[d->n].opened = r->opened;
+        d->rows[d->n].total_opens = r->total_opens;
         d->rows[d->n].fetches = r->fetches;
         d->rows[d->n].last = r->last_open_at_ms;
+        memcpy(d->rows[d->n].by_class, r->by_class, sizeof(r->by_class));
     }
     d->n++;
     return 0;
@@ -731,55 +1492,124 @@ stop_cb(void *ctx, const struct store_domain_row *r)
 }
 
 
+/* Checks one domain row against its expected figures, number by number. */
+static void
+check_domain(const struct domains_seen *d, size_t i, const char *domain,
+             const int64_t want[6], const int64_t by_class[6])
+{
+    CHECK(i < d->n);
+    if (i >= d->n) {
+        return;
+    }
+    CHECK_STR(d->rows[i].domain, domain);
+    CHECK(d->rows[i].sent == want[0]);
+    CHECK(d->rows[i].reached == want[1]);
+    CHECK(d->rows[i].opened == want[2]);
+    CHECK(d->rows[i].total_opens == want[3]);
+    CHECK(d->rows[i].fetches == want[4]);
+    CHECK(d->rows[i].last == want[5]);
+    for (int c = 0; c < STORE_N_CLASSES; c++) {
+        CHECK(d->rows[i].by_class[c] == by_class[c]);
+    }
+    CHECK(d->rows[i].opened <= d->rows[i].reached);
+    CHECK(d->rows[i].reached <= d->rows[i].sent);
+}
+
+
+/*
+ * The seeded set.  Every fetch is past the burst window and from its own
+ * network.  a.com, sent in [1000, 2000):
+ *   a1 @1000  human x2, mpp, HEAD      reached, opened
+ *   a2 @1500  mpp                      reached
+ *   a3 @1999  HEAD only                reached, no GET
+ *   a4 @1200  internal x2              neither
+ *   a5 @1300  customer reply @700000   reached, opened, no fetch
+ *   a7 @1400  proxy x3, one row        reached, opened
+ *   a6 @2000  human @800000            outside [1000, 2000)
+ * b.com: b1 @1100 scanner and internal, b2 @1600 nothing.
+ * c.com: c1 @1700 human @900000, c2 @1800 nothing; c0 @999 human
+ * @950000, outside [1000, 2000).
+ */
+static struct store *
+domains_fixture(const char *path)
+{
+    struct store *st = open_store(path);
+    struct store_fetch_rec v[16];
+    int64_t a1, a2, a3, a4, a7, a6, b1, c1, c0, marked;
+    size_t n = 0;
+
+    c0 = add(st, "TC", "c@c.com", "c.com", "reply", 999);
+    c1 = add(st, "TC", "c@c.com", "c.com", "reply", 1700);
+    add(st, "TC", "c@c.com", "c.com", "confirmation", 1800);
+    a1 = add(st, "TA", "a@a.com", "a.com", "reply", 1000);
+    a2 = add(st, "TA", "a@a.com", "a.com", "reply", 1500);
+    a3 = add(st, "TA", "a@a.com", "a.com", "reply", 1999);
+    a4 = add(st, "TA", "a@a.com", "a.com", "reply", 1200);
+    add(st, "TA5", "a5@a.com", "a.com", "reply", 1300);
+    a7 = add(st, "TA", "a@a.com", "a.com", "reply", 1400);
+    a6 = add(st, "TA", "a@a.com", "a.com", "reply", 2000);
+    b1 = add(st, "TB", "b@b.com", "b.com", "reply", 1100);
+    add(st, "TB", "b@b.com", "b.com", "reply", 1600);
+
+    v[n++] = fetch_rec(a1, 100000, "10.0.1.0", "human-1");
+    v[n++] = fetch_rec(a1, 110000, "10.0.2.0", "human-2");
+    v[n++] = fetch_rec(a1, 120000, "10.0.3.0", "mpp-1");
+    v[n++] = head_rec(a1, 130000, "10.0.1.0", "human-1");
+    v[n++] = fetch_rec(a2, 140000, "10.0.4.0", "mpp-2");
+    v[n++] = head_rec(a3, 150000, "10.0.5.0", "x");
+    v[n++] = fetch_rec(a4, 160000, "10.0.6.0", "int-1");
+    v[n++] = fetch_rec(a4, 170000, "10.0.7.0", "int-2");
+    v[n++] = fetch_rec(a7, 200000, "10.0.8.0", "proxy-1");
+    v[n++] = fetch_rec(a7, 210000, "10.0.8.0", "proxy-1");
+    v[n++] = fetch_rec(a7, 220000, "10.0.8.0", "proxy-1");
+    v[n++] = fetch_rec(a6, 800000, "10.0.9.0", "human-3");
+    v[n++] = fetch_rec(b1, 300000, "10.0.10.0", "scan-1");
+    v[n++] = fetch_rec(b1, 310000, "10.0.11.0", "int-3");
+    v[n++] = fetch_rec(c1, 900000, "10.0.12.0", "human-9");
+    v[n++] = fetch_rec(c0, 950000, "10.0.13.0", "human-8");
+    CHECK(write_v(st, v, n, NULL) == STORE_OK);
+    CHECK(store_reply_record(st, "TA5", "a5@a.com", 700000, &marked)
+          == STORE_OK);
+    return st;
+}
+
+
 static void
 test_domains(void)
 {
+    /* sent, reached, opened, total_opens, fetches, last_open_at */
+    static const int64_t a[6] = { 6, 5, 3, 5, 9, 700000 };
+    static const int64_t a_cls[6] = { 2, 3, 2, 0, 2, 2 };
+    static const int64_t b[6] = { 2, 1, 0, 0, 2, 0 };
+    static const int64_t b_cls[6] = { 0, 0, 0, 1, 1, 0 };
+    static const int64_t c[6] = { 2, 1, 1, 1, 1, 900000 };
+    static const int64_t c_cls[6] = { 1, 0, 0, 0, 0, 0 };
+    static const int64_t a_wide[6] = { 7, 6, 4, 6, 10, 800000 };
+    static const int64_t a_wide_cls[6] = { 3, 3, 2, 0, 2, 2 };
+    static const int64_t c_wide[6] = { 3, 2, 2, 2, 2, 950000 };
+    static const int64_t c_wide_cls[6] = { 2, 0, 0, 0, 0, 0 };
     char path[256];
     struct store *st;
     struct domains_seen d;
-    int64_t a1, a3, b1, out1;
     int calls = 0;
 
     db_path(path, sizeof(path), "domains");
-    st = open_store(path);
-    /* c.com first, so insertion order is not the expected order. */
-    add(st, "T", "c@c.com", "c.com", "reply", 1100);
-    add(st, "T", "c@c.com", "c.com", "confirmation", 1500);
-    a1 = add(st, "T", "a@a.com", "a.com", "reply", 1000);  /* since: in */
-    add(st, "T", "a@a.com", "a.com", "reply", 1500);
-    a3 = add(st, "T", "a@a.com", "a.com", "reply", 1999);
-    out1 = add(st, "T", "a@a.com", "a.com", "reply", 2000); /* until: out */
-    add(st, "T", "b@b.com", "b.com", "reply", 999);          /* before */
-    b1 = add(st, "T", "b@b.com", "b.com", "reply", 1200);
-    add(st, "T", "b@b.com", "b.com", "reply", 1300);
-
-    CHECK(open1(st, a1, 1200) == STORE_OK);
-    CHECK(open1(st, a1, 1500) == STORE_OK);
-    CHECK(open1(st, a3, 2500) == STORE_OK);
-    CHECK(open1(st, out1, 3000) == STORE_OK);
-    CHECK(open1(st, b1, 1300) == STORE_OK);
+    st = domains_fixture(path);
 
     memset(&d, 0, sizeof(d));
     CHECK(store_domains(st, 1000, 2000, domains_cb, &d) == STORE_OK);
     CHECK(d.n == 3);
-    CHECK(strcmp(d.rows[0].domain, "a.com") == 0);
-    CHECK(d.rows[0].sent == 3 && d.rows[0].opened == 2);
-    CHECK(d.rows[0].fetches == 3 && d.rows[0].last == 2500);
-    CHECK(strcmp(d.rows[1].domain, "b.com") == 0);
-    CHECK(d.rows[1].sent == 2 && d.rows[1].opened == 1);
-    CHECK(d.rows[1].fetches == 1 && d.rows[1].last == 1300);
-    CHECK(strcmp(d.rows[2].domain, "c.com") == 0);
-    CHECK(d.rows[2].sent == 2 && d.rows[2].opened == 0);
-    CHECK(d.rows[2].fetches == 0 && d.rows[2].last == 0);
+    check_domain(&d, 0, "a.com", a, a_cls);
+    check_domain(&d, 1, "b.com", b, b_cls);     /* a tie: by name */
+    check_domain(&d, 2, "c.com", c, c_cls);
 
     /* Widening the window takes in the edges. */
     memset(&d, 0, sizeof(d));
     CHECK(store_domains(st, 999, 2001, domains_cb, &d) == STORE_OK);
     CHECK(d.n == 3);
-    CHECK(strcmp(d.rows[0].domain, "a.com") == 0);
-    CHECK(d.rows[0].sent == 4 && d.rows[0].opened == 3);
-    CHECK(d.rows[0].fetches == 4 && d.rows[0].last == 3000);
-    CHECK(strcmp(d.rows[1].domain, "b.com") == 0 && d.rows[1].sent == 3);
+    check_domain(&d, 0, "a.com", a_wide, a_wide_cls);
+    check_domain(&d, 1, "c.com", c_wide, c_wide_cls);
+    check_domain(&d, 2, "b.com", b, b_cls);
 
     memset(&d, 0, sizeof(d));
     CHECK(store_domains(st, 5000, 6000, domains_cb, &d) == STORE_OK);
@@ -798,7 +1628,8 @@ struct unopened_seen {
         char name[32];
         char phone[32];
         double value;
-        int64_t replies, oldest, newest;
+        int reason;
+        int64_t replies, unopened, oldest, newest, last_open;
         size_t n_tickets;
         char tickets[200];      /* joined with ',' */
     } rows[MAX_ROWS];
@@ -818,9 +1649,12 @@ unopened_cb(void *ctx, const struct store_unopened_row *r)
         snprintf(u->rows[u->n].phone, 32, "%s",
                  r->phone != NULL ? r->phone : "<null>");
         u->rows[u->n].value = r->value;
+        u->rows[u->n].reason = r->reason;
         u->rows[u->n].replies = r->replies;
+        u->rows[u->n].unopened = r->unopened;
         u->rows[u->n].oldest = r->oldest_ms;
         u->rows[u->n].newest = r->newest_ms;
+        u->rows[u->n].last_open = r->last_open_at_ms;
         u->rows[u->n].n_tickets = r->n_ticket_ids;
         u->rows[u->n].tickets[0] = '\0';
         for (size_t i = 0; i < r->n_ticket_ids && used < 200; i++) {
@@ -835,49 +1669,153 @@ unopened_cb(void *ctx, const struct store_unopened_row *r)
 }
 
 
+/* The recipients listed, joined with ','. */
+static void
+listed(const struct unopened_seen *u, char *out, size_t len)
+{
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (size_t i = 0; i < u->n && i < MAX_ROWS && used < len; i++) {
+        int w = snprintf(out + used, len - used, "%s%s", i > 0 ? "," : "",
+                         u->rows[i].recipient);
+
+        used += w > 0 ? (size_t) w : 0;
+    }
+}
+
+
+/* Runs the call list into *u; returns the store code. */
+static int
+call_list(struct store *st, double min_value, int64_t before,
+          unsigned reasons, struct unopened_seen *u)
+{
+    struct store_unopened_query q = { min_value, before, reasons };
+
+    memset(u, 0, sizeof(*u));
+    return store_unopened(st, &q, unopened_cb, u);
+}
+
+
 /*
- * The call-list fixture, in path:
- * - hi (500): four unopened replies on tickets T1 @300, T9 @200,
- *   T5 @250, T9 @100, and an opened confirmation that must count neither
- *   way;
- * - mid (500, name and phone): one reply @50, so it sorts before hi;
- * - opened (1000): one of two replies opened, never on the list;
- * - low (5): under min_value 10; new (800): its only reply @5000;
- * - conf (900): confirmations only.
+ * The call-list fixture (replies unless said; values in brackets; every
+ * fetch late and from its own network):
+ * - early [940]: T9 @100 answered by a reply event @150, T10 @300;
+ * - never [900]: T1 @100, T2 @200, and an opened confirmation that must
+ *   count neither way (written NEVER@x.com: the latest form shows);
+ * - machine [800]: T3 @100 fetched by mpp, T3 @300;
+ * - head [800]: T11 @150 fetched by a HEAD only;
+ * - intern [700]: T12 @100 fetched by the team only;
+ * - recent [600]: T4 @100 opened @200000, T5 @200, T6 @300;
+ * - current [600]: T13 @100, T14 @200 opened: nothing after it;
+ * - tie [650]: T21 @100 opened, T22 @100: not sent after it;
+ * - replied [950]: T8 @50 answered by a reply event @400, T7 @100;
+ * - Mid [500, name and phone]: T17 @50;
+ * - low [5]: T15 @100; new [800]: T16 @5000;
+ * - conf [900]: confirmations only.
  */
 static struct store *
 unopened_fixture(const char *path)
 {
     struct store *st = open_store(path);
     struct store_message_in m = {
-        .ticket_id = "T3", .recipient = "Mid@X.com", .domain = "x.com",
-        .kind = "reply", .sent_at_ms = 50, .registered_at_ms = 1,
+        .ticket_id = "T17", .recipient = "Mid@X.com", .domain = "x.com",
+        .kind = "reply", .sent_at_ms = 50, .registered_at_ms = REG,
         .customer_fields = STORE_CUSTOMER_NAME | STORE_CUSTOMER_PHONE
                            | STORE_CUSTOMER_VALUE,
         .customer_name = "Mid", .customer_phone = "+1 555 0101",
         .customer_value = 500,
     };
-    int64_t id = 0;
+    struct store_fetch_rec head;
+    int64_t id = 0, marked;
 
-    add_valued(st, "T1", "hi@x.com", 500, 300);
-    add_valued(st, "T9", "hi@x.com", 500, 200);
-    add_valued(st, "T5", "hi@x.com", 500, 250);
-    add_valued(st, "T9", "hi@x.com", 500, 100);
-    id = add(st, "T7", "HI@x.com", "x.com", "confirmation", 10);
-    CHECK(open1(st, id, 20) == STORE_OK);
-
+    add_valued(st, "T9", "early@x.com", 940, 100);
+    add_valued(st, "T10", "early@x.com", 940, 300);
+    add_valued(st, "T1", "never@x.com", 900, 100);
+    add_valued(st, "T2", "never@x.com", 900, 200);
+    id = add(st, "T0", "NEVER@x.com", "x.com", "confirmation", 10);
+    CHECK(fetch1(st, id, 100000, "10.0.1.0", "human") == STORE_OK);
+    id = add_valued(st, "T3", "machine@x.com", 800, 100);
+    CHECK(fetch1(st, id, 100000, "10.0.2.0", "mpp") == STORE_OK);
+    add_valued(st, "T3", "machine@x.com", 800, 300);
+    id = add_valued(st, "T11", "head@x.com", 800, 150);
+    head = head_rec(id, 100000, "10.0.3.0", "human");
+    CHECK(write_v(st, &head, 1, NULL) == STORE_OK);
+    id = add_valued(st, "T12", "intern@x.com", 700, 100);
+    CHECK(fetch1(st, id, 100000, "10.0.4.0", "int") == STORE_OK);
+    id = add_valued(st, "T4", "recent@x.com", 600, 100);
+    CHECK(fetch1(st, id, 200000, "10.0.5.0", "human") == STORE_OK);
+    add_valued(st, "T5", "recent@x.com", 600, 200);
+    add_valued(st, "T6", "recent@x.com", 600, 300);
+    add_valued(st, "T13", "current@x.com", 600, 100);
+    id = add_valued(st, "T14", "current@x.com", 600, 200);
+    CHECK(fetch1(st, id, 100000, "10.0.6.0", "proxy") == STORE_OK);
+    id = add_valued(st, "T21", "tie@x.com", 650, 100);
+    CHECK(fetch1(st, id, 100000, "10.0.8.0", "human") == STORE_OK);
+    add_valued(st, "T22", "tie@x.com", 650, 100);
+    add_valued(st, "T8", "replied@x.com", 950, 50);
+    add_valued(st, "T7", "replied@x.com", 950, 100);
     CHECK(store_message_add(st, &m, &id) == STORE_OK);
-
-    id = add_valued(st, "T4", "opened@x.com", 1000, 100);
-    add_valued(st, "T4", "opened@x.com", 1000, 200);
-    CHECK(open1(st, id, 150) == STORE_OK);
-
-    add_valued(st, "T6", "low@x.com", 5, 100);
-    add_valued(st, "T8", "new@x.com", 800, 5000);
-    add(st, "T2", "conf@x.com", "x.com", "confirmation", 10);
+    add_valued(st, "T15", "low@x.com", 5, 100);
+    add_valued(st, "T16", "new@x.com", 800, 5000);
+    add(st, "T20", "conf@x.com", "x.com", "confirmation", 10);
     CHECK(raw_exec(path, "UPDATE customers SET value = 900"
                    " WHERE address_key = 'conf@x.com'") == SQLITE_OK);
+
+    CHECK(store_reply_record(st, "T9", "early@x.com", 150, &marked)
+          == STORE_OK);
+    CHECK(store_reply_record(st, "T8", "replied@x.com", 400, &marked)
+          == STORE_OK);
     return st;
+}
+
+
+/* Checks the fixture's full list, row by row. */
+static void
+check_full_list(const struct unopened_seen *u)
+{
+    char names[300];
+
+    listed(u, names, sizeof(names));
+    CHECK_STR(names, "early@x.com,NEVER@x.com,machine@x.com,head@x.com,"
+              "intern@x.com,recent@x.com,Mid@X.com");
+    if (u->n != 7) {
+        return;
+    }
+    CHECK(u->rows[0].reason == STORE_OPENED_NOTHING_RECENT);
+    CHECK(u->rows[0].replies == 2 && u->rows[0].unopened == 1);
+    CHECK(u->rows[0].oldest == 300 && u->rows[0].newest == 300);
+    CHECK(u->rows[0].last_open == 150);
+    CHECK_STR(u->rows[0].tickets, "T10");
+
+    CHECK(u->rows[1].reason == STORE_NEVER_FETCHED);
+    CHECK(u->rows[1].replies == 2 && u->rows[1].unopened == 2);
+    CHECK(u->rows[1].oldest == 100 && u->rows[1].newest == 200);
+    CHECK(u->rows[1].last_open == 0);
+    CHECK(u->rows[1].n_tickets == 2);
+    CHECK_STR(u->rows[1].tickets, "T1,T2");
+
+    CHECK(u->rows[2].reason == STORE_MACHINE_ONLY);
+    CHECK(u->rows[2].replies == 2 && u->rows[2].unopened == 2);
+    CHECK(u->rows[2].oldest == 100 && u->rows[2].newest == 300);
+    CHECK(u->rows[2].n_tickets == 1);
+    CHECK_STR(u->rows[2].tickets, "T3");
+    CHECK(u->rows[3].reason == STORE_MACHINE_ONLY);
+    CHECK(u->rows[3].oldest == 150 && u->rows[3].value == 800.0);
+    CHECK(u->rows[4].reason == STORE_NEVER_FETCHED);
+
+    CHECK(u->rows[5].reason == STORE_OPENED_NOTHING_RECENT);
+    CHECK(u->rows[5].replies == 3 && u->rows[5].unopened == 2);
+    CHECK(u->rows[5].oldest == 200 && u->rows[5].newest == 300);
+    CHECK(u->rows[5].last_open == 200000);
+    CHECK_STR(u->rows[5].tickets, "T5,T6");
+
+    CHECK(u->rows[6].reason == STORE_NEVER_FETCHED);
+    CHECK_STR(u->rows[6].name, "Mid");
+    CHECK_STR(u->rows[6].phone, "+1 555 0101");
+    CHECK(u->rows[6].value == 500.0);
+    CHECK_STR(u->rows[1].name, "<null>");
+    CHECK_STR(u->rows[1].phone, "<null>");
 }
 
 
@@ -885,56 +1823,381 @@ static void
 test_unopened(void)
 {
     char path[256];
+    char names[300];
     struct store *st;
     struct unopened_seen u;
+    int64_t id, marked;
 
     db_path(path, sizeof(path), "unopened");
     st = unopened_fixture(path);
 
-    memset(&u, 0, sizeof(u));
-    CHECK(store_unopened(st, 10, 1000, unopened_cb, &u) == STORE_OK);
-    CHECK(u.n == 2);
-    CHECK(strcmp(u.rows[0].recipient, "Mid@X.com") == 0);
-    CHECK(strcmp(u.rows[0].name, "Mid") == 0);
-    CHECK(strcmp(u.rows[0].phone, "+1 555 0101") == 0);
-    CHECK(u.rows[0].value == 500.0);
-    CHECK(u.rows[0].replies == 1);
-    CHECK(u.rows[0].oldest == 50 && u.rows[0].newest == 50);
-    CHECK(u.rows[0].n_tickets == 1 && strcmp(u.rows[0].tickets, "T3") == 0);
+    CHECK(call_list(st, 10, 1000, 0, &u) == STORE_OK);
+    check_full_list(&u);
 
-    CHECK(strcmp(u.rows[1].recipient, "HI@x.com") == 0);  /* latest form */
-    CHECK(strcmp(u.rows[1].name, "<null>") == 0);
-    CHECK(strcmp(u.rows[1].phone, "<null>") == 0);
-    CHECK(u.rows[1].value == 500.0);
-    CHECK(u.rows[1].replies == 4);
-    CHECK(u.rows[1].oldest == 100 && u.rows[1].newest == 300);
-    CHECK(u.rows[1].n_tickets == 3);
-    CHECK(strcmp(u.rows[1].tickets, "T9,T5,T1") == 0);
-
-    /* Bounds are inclusive: value 5 and a reply sent exactly at 5000. */
-    memset(&u, 0, sizeof(u));
-    CHECK(store_unopened(st, 5, 5000, unopened_cb, &u) == STORE_OK);
-    CHECK(u.n == 4);
-    CHECK(strcmp(u.rows[0].recipient, "new@x.com") == 0);
-    CHECK(u.rows[0].value == 800.0);
-    CHECK(strcmp(u.rows[1].recipient, "Mid@X.com") == 0);
-    CHECK(strcmp(u.rows[2].recipient, "HI@x.com") == 0);
-    CHECK(strcmp(u.rows[3].recipient, "low@x.com") == 0);
-    CHECK(strcmp(u.rows[3].tickets, "T6") == 0);
-
-    /* Just before the only reply of "new", and above every value. */
-    memset(&u, 0, sizeof(u));
-    CHECK(store_unopened(st, 5, 4999, unopened_cb, &u) == STORE_OK);
-    CHECK(u.n == 3);
-    memset(&u, 0, sizeof(u));
-    CHECK(store_unopened(st, 800.5, 5000, unopened_cb, &u) == STORE_OK);
+    /* The reasons mask. */
+    CHECK(call_list(st, 10, 1000, 1u << STORE_MACHINE_ONLY, &u)
+          == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "machine@x.com,head@x.com");
+    CHECK(call_list(st, 10, 1000, 1u << STORE_NEVER_FETCHED
+                    | 1u << STORE_OPENED_NOTHING_RECENT, &u) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "early@x.com,NEVER@x.com,intern@x.com,recent@x.com,"
+              "Mid@X.com");
+    CHECK(call_list(st, 10, 1000, 1u << 7, &u) == STORE_OK);
     CHECK(u.n == 0);
 
-    /* Once any reply of "hi" is opened, "hi" leaves the list. */
-    CHECK(open1(st, 1, 400) == STORE_OK);
-    memset(&u, 0, sizeof(u));
-    CHECK(store_unopened(st, 10, 1000, unopened_cb, &u) == STORE_OK);
-    CHECK(u.n == 1 && strcmp(u.rows[0].recipient, "Mid@X.com") == 0);
+    /* Bounds are inclusive: value 5 and a reply sent exactly at 5000;
+     * the cut-off applies to the oldest unopened reply. */
+    CHECK(call_list(st, 5, 5000, 0, &u) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "early@x.com,NEVER@x.com,machine@x.com,head@x.com,"
+              "new@x.com,intern@x.com,recent@x.com,Mid@X.com,low@x.com");
+    CHECK(call_list(st, 10, 199, 0, &u) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "NEVER@x.com,machine@x.com,head@x.com,intern@x.com,"
+              "Mid@X.com");
+    CHECK(call_list(st, 940.5, 5000, 0, &u) == STORE_OK);
+    CHECK(u.n == 0);
+
+    /* Opening the newest reply takes "never" off; a new reply brings
+     * them back for that reply only. */
+    id = raw_int(path, "SELECT id FROM messages WHERE ticket_id = 'T2'");
+    CHECK(fetch1(st, id, 300000, "10.0.7.0", "proxy") == STORE_OK);
+    id = add_valued(st, "T18", "never@x.com", 900, 600);
+    CHECK(id > 0);
+    /* A customer reply on the ticket takes "machine" off. */
+    CHECK(store_reply_record(st, "T3", "MACHINE@x.com", 400, &marked)
+          == STORE_OK);
+    CHECK(marked == 2);
+    CHECK(call_list(st, 10, 1000, 0, &u) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "early@x.com,never@x.com,head@x.com,intern@x.com,"
+              "recent@x.com,Mid@X.com");
+    CHECK(u.n > 1 && u.rows[1].reason == STORE_OPENED_NOTHING_RECENT);
+    CHECK(u.n > 1 && u.rows[1].unopened == 1 && u.rows[1].replies == 3);
+    CHECK(u.n > 1 && u.rows[1].oldest == 600 && u.rows[1].newest == 600);
+    CHECK(u.n > 1 && u.rows[1].last_open == 300000);
+    CHECK_STR(u.rows[1].tickets, "T18");
+
+    CHECK(store_unopened(st, NULL, unopened_cb, &u) == STORE_ERR);
+    store_close(st);
+}
+
+
+/* Other rules: no burst rule, and Apple's prefetch counts as a person. */
+static void
+classify_v2(void *ctx, const struct store_fetch_facts *f,
+            struct store_verdict *v)
+{
+    struct store_fetch_facts g = *f;
+
+    g.burst_clients = 0;
+    classify_test(ctx, &g, v);
+    if (v->cls == STORE_PRIVACY_PREFETCH) {
+        v->cls = STORE_HUMAN;
+        snprintf(v->rule, sizeof(v->rule), "v2-mpp");
+    }
+}
+
+
+/* The test rules, trusting no person: human becomes scanner. */
+static void
+classify_v3(void *ctx, const struct store_fetch_facts *f,
+            struct store_verdict *v)
+{
+    classify_test(ctx, f, v);
+    if (v->cls == STORE_HUMAN) {
+        v->cls = STORE_SCANNER;
+        snprintf(v->rule, sizeof(v->rule), "v3");
+    }
+}
+
+
+/*
+ * The reclassify fixture:
+ * - m1: test_burst()'s burst, rows relabelled by a whole_burst verdict;
+ * - m2: two privacy prefetches (mpp late, apple 5 s after registration);
+ * - m3: a scanner and an mpp row and, over a cap of 2, a human and an
+ *   mpp fetch;
+ * - m4: internal, human @150000 and a customer reply @200000.
+ */
+static struct store *
+reclassify_fixture(const char *path, int64_t id[4])
+{
+    enum { R = 1000000, T0 = 2000000 };
+    struct store *st = open_store(path);
+    struct store_fetch_rec v[5];
+    int64_t marked;
+
+    id[0] = add_reg(st, "R1", "a@x.com", "x.com", "reply", 100, R);
+    id[1] = add(st, "R2", "b@x.com", "x.com", "reply", 100);
+    id[2] = add(st, "R3", "c@x.com", "x.com", "reply", 100);
+    id[3] = add(st, "R4", "d@x.com", "x.com", "reply", 100);
+
+    v[0] = fetch_rec(id[0], R + 1000, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(id[0], R + 1500, "198.51.100.0", "human-x");
+    v[2] = fetch_rec(id[0], R + 2000, "203.0.113.0", "mpp-b");
+    v[3] = fetch_rec(id[0], R + 3000, "203.0.113.0", "human-a");
+    v[4] = head_rec(id[0], R + 3500, "203.0.113.0", "human-a");
+    CHECK(write_v(st, v, 5, NULL) == STORE_OK);
+    v[0] = fetch_rec(id[0], R + 4000, "203.0.113.0", "human-c");
+    v[1] = fetch_rec(id[0], R + 61000, "203.0.113.0", "human-a");
+    v[2] = fetch_rec(id[1], 100000, "10.0.1.0", "mpp-1");
+    v[3] = fetch_rec(id[1], REG + 5000, "10.0.2.0", "apple-1");
+    v[4] = fetch_rec(id[3], 100000, "10.0.4.0", "int-1");
+    CHECK(write_v(st, v, 5, NULL) == STORE_OK);
+    CHECK(fetch1(st, id[3], 150000, "10.0.5.0", "human-1") == STORE_OK);
+
+    store_set_fetch_rows_max(st, 2);
+    v[0] = fetch_rec(id[2], T0 + 1, "10.0.3.0", "scan-a");
+    v[1] = fetch_rec(id[2], T0 + 2, "10.0.3.0", "mpp-a");
+    v[2] = fetch_rec(id[2], T0 + 3, "10.0.3.0", "human-z");
+    v[3] = fetch_rec(id[2], T0 + 4, "10.0.3.0", "mpp-z");
+    CHECK(write_v(st, v, 4, NULL) == STORE_OK);
+    store_set_fetch_rows_max(st, STORE_FETCH_ROWS_DEFAULT);
+
+    CHECK(store_reply_record(st, "R4", "d@x.com", 200000, &marked)
+          == STORE_OK);
+    return st;
+}
+
+
+/* The figures of the four fixture messages, joined with ' '. */
+static void
+all_figures(const char *path, const int64_t id[4], char *out, size_t len)
+{
+    char one[200];
+    size_t used = 0;
+
+    out[0] = '\0';
+    for (int i = 0; i < 4 && used < len; i++) {
+        int w;
+
+        figures(path, id[i], one, sizeof(one));
+        w = snprintf(out + used, len - used, "%s%s", i > 0 ? " " : "",
+                     one);
+        used += w > 0 ? (size_t) w : 0;
+    }
+}
+
+
+static void
+test_reclassify(void)
+{
+    static const char live[] =
+        "2,0,0,4,0,1|6,0|1001500,1061000,1001000,-"
+        " 0,0,2,0,0,0|2,0|-,-,5042,-"
+        " 1,0,2,1,0,0|2,2|2000003,2000003,2000001,-"
+        " 1,0,0,0,1,0|2,0|150000,200000,150000,200000";
+    char path[256];
+    char live_rows[TEXT_MAX], text[TEXT_MAX];
+    struct store *st;
+    int64_t id[4];
+    int64_t rows = 99, changed = 99;
+
+    db_path(path, sizeof(path), "reclassify");
+    st = reclassify_fixture(path, id);
+    all_figures(path, id, text, sizeof(text));
+    CHECK_STR(text, live);
+    rows_of(path, id[0], live_rows, sizeof(live_rows));
+
+    /* The rules that wrote the rows find nothing to change: bursts are
+     * recomputed from the rows as the writes saw them. */
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 12 && changed == 0);
+    all_figures(path, id, text, sizeof(text));
+    CHECK_STR(text, live);
+
+    /* Other rules: m3's mpp row turns human, its mpp fetch over the cap
+     * stays privacy_prefetch. */
+    CHECK(store_reclassify(st, classify_v2, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 12 && changed == 6);
+    all_figures(path, id, text, sizeof(text));
+    CHECK_STR(text, "6,0,0,0,0,1|6,0|1001000,1061000,1001000,-"
+              " 2,0,0,0,0,0|2,0|5042,100000,5042,-"
+              " 2,0,1,1,0,0|2,2|2000002,2000003,2000001,-"
+              " 1,0,0,0,1,0|2,0|150000,200000,150000,200000");
+    raw_text(path, "SELECT rule || ',' || reason FROM fetches"
+             " WHERE user_agent = 'mpp-b'", text, sizeof(text));
+    CHECK_STR(text, "v2-mpp,secs=2 burst=0");
+
+    /* Back to the first rules: the burst takes its rows again. */
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 12 && changed == 6);
+    all_figures(path, id, text, sizeof(text));
+    CHECK_STR(text, live);
+    rows_of(path, id[0], text, sizeof(text));
+    CHECK_STR(text, live_rows);
+
+    /* No person at all: the reply still opens m4, and the human fetch
+     * over the cap keeps its class (as it did above) and opens m3. */
+    CHECK(store_reclassify(st, classify_v3, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 12 && changed == 3);
+    all_figures(path, id, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,6,0,1|6,0|-,-,1001000,-"
+              " 0,0,2,0,0,0|2,0|-,-,5042,-"
+              " 1,0,2,1,0,0|2,2|2000003,2000003,2000001,-"
+              " 0,0,0,1,1,0|2,0|200000,200000,150000,200000");
+
+    /* A failure leaves everything as it was. */
+    CHECK(raw_exec(path, "CREATE TRIGGER boom BEFORE UPDATE ON fetches"
+                   " BEGIN SELECT RAISE(ABORT, 'no reclassify'); END")
+          == SQLITE_OK);
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_ERR);
+    CHECK(rows == 0 && changed == 0);
+    CHECK(strstr(store_errmsg(st), "no reclassify") != NULL);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches"
+                  " WHERE class = 'scanner'") == 7);
+    CHECK(raw_exec(path, "DROP TRIGGER boom") == SQLITE_OK);
+    CHECK(store_reclassify(st, NULL, NULL, &rows, &changed) == STORE_ERR);
+    store_close(st);
+}
+
+
+/* The version 1 schema, as shipped (store_sqlite.c, migration step 1). */
+static const char v1_schema[] =
+    "CREATE TABLE customers ("
+    "  id INTEGER PRIMARY KEY,"
+    "  address_key TEXT NOT NULL UNIQUE,"
+    "  address TEXT NOT NULL,"
+    "  name TEXT,"
+    "  phone TEXT,"
+    "  value REAL NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE messages ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  ticket_id TEXT NOT NULL,"
+    "  customer_id INTEGER NOT NULL REFERENCES customers(id),"
+    "  recipient TEXT NOT NULL,"
+    "  domain TEXT NOT NULL,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('reply', 'confirmation')),"
+    "  sent_at INTEGER NOT NULL,"
+    "  registered_at INTEGER NOT NULL,"
+    "  header_message_id TEXT,"
+    "  first_open_at INTEGER,"
+    "  last_open_at INTEGER,"
+    "  open_count INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE TABLE opens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  message_id INTEGER NOT NULL REFERENCES messages(id),"
+    "  at INTEGER NOT NULL,"
+    "  addr TEXT NOT NULL,"
+    "  user_agent TEXT NOT NULL"
+    ");"
+    "CREATE INDEX messages_by_ticket ON messages(ticket_id);"
+    "CREATE INDEX messages_by_customer ON messages(customer_id, kind);"
+    "CREATE INDEX messages_by_sent ON messages(sent_at, domain,"
+    "  first_open_at, open_count, last_open_at);"
+    "CREATE INDEX opens_by_message ON opens(message_id, at);";
+
+/*
+ * A version 1 file as Beacon 1 left it: ann's reply opened three times,
+ * bob's once before its registration (a clock step), ann's confirmation
+ * never; ids 4 and 5 were used by messages deleted since.
+ */
+static const char v1_data[] =
+    "PRAGMA journal_mode = WAL;"
+    "INSERT INTO customers VALUES (1, 'ann@x.com', 'Ann@x.com', 'Ann',"
+    "  NULL, 100), (2, 'bob@y.com', 'bob@y.com', NULL, NULL, 0);"
+    "INSERT INTO messages VALUES"
+    "  (1, 'T1', 1, 'Ann@x.com', 'x.com', 'reply', 1000, 1000, '<a@x>',"
+    "   5000, 9000, 3),"
+    "  (2, 'T1', 2, 'bob@y.com', 'y.com', 'reply', 2000, 2500, NULL,"
+    "   2100, 2100, 1),"
+    "  (3, 'T2', 1, 'ann@x.com', 'x.com', 'confirmation', 3000, 3000,"
+    "   NULL, NULL, NULL, 0);"
+    "INSERT INTO opens VALUES (1, 1, 5000, '192.0.2.0', 'Mail/1'),"
+    "  (2, 1, 7000, '192.0.2.0', 'Mail/2'),"
+    "  (3, 1, 9000, '192.0.2.0', 'Mail/3'),"
+    "  (4, 2, 2100, '198.51.100.0', 'Chrome');"
+    "UPDATE sqlite_sequence SET seq = 5 WHERE name = 'messages';"
+    "PRAGMA user_version = 1;";
+
+
+static void
+test_migrate_v1(void)
+{
+    static const int64_t x[6] = { 2, 1, 1, 3, 3, 9000 };
+    static const int64_t x_cls[6] = { 3, 0, 0, 0, 0, 0 };
+    static const int64_t y[6] = { 1, 1, 1, 1, 1, 2100 };
+    static const int64_t y_cls[6] = { 1, 0, 0, 0, 0, 0 };
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct domains_seen d;
+    struct ticket_seen t;
+
+    db_path(path, sizeof(path), "migrate");
+    CHECK(raw_exec(path, v1_schema) == SQLITE_OK);
+    CHECK(raw_exec(path, v1_data) == SQLITE_OK);
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+
+    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    raw_text(path, "PRAGMA integrity_check", text, sizeof(text));
+    CHECK_STR(text, "ok");
+    CHECK(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_check")
+          == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master"
+                  " WHERE name IN ('opens', 'opens_by_message')") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('messages')"
+                  " WHERE name = 'open_count'") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM"
+                  " pragma_index_info('messages_by_sent')") == 11);
+    CHECK(raw_int(path, "SELECT count(*) FROM"
+                  " pragma_index_info('messages_by_customer')") == 3);
+
+    raw_text(path, "SELECT group_concat(x, ';') FROM (SELECT id || '|'"
+             " || message_id || '|' || at || '|' || last_at || '|' || count"
+             " || '|' || is_head || '|' || addr || '|' || user_agent || '|'"
+             " || referer_host || '|' || secs || '|' || class || '|' || rule"
+             " AS x FROM fetches ORDER BY id)", text, sizeof(text));
+    CHECK_STR(text, "1|1|5000|5000|1|0|192.0.2.0|Mail/1||4|human|v1;"
+              "2|1|7000|7000|1|0|192.0.2.0|Mail/2||6|human|v1;"
+              "3|1|9000|9000|1|0|192.0.2.0|Mail/3||8|human|v1;"
+              "4|2|2100|2100|1|0|198.51.100.0|Chrome||0|human|v1");
+    raw_text(path, "SELECT DISTINCT reason FROM fetches", text,
+             sizeof(text));
+    CHECK_STR(text, "recorded before classification");
+    figures(path, 1, text, sizeof(text));
+    CHECK_STR(text, "3,0,0,0,0,0|3,0|5000,9000,5000,-");
+    figures(path, 2, text, sizeof(text));
+    CHECK_STR(text, "1,0,0,0,0,0|1,0|2100,2100,2100,-");
+    figures(path, 3, text, sizeof(text));
+    CHECK_STR(text, "0,0,0,0,0,0|0,0|-,-,-,-");
+    raw_text(path, "SELECT count(replied_at) || ',' || count(*)"
+             " FROM customers", text, sizeof(text));
+    CHECK_STR(text, "0,2");
+
+    /* The reports and the writes work on the migrated data. */
+    memset(&d, 0, sizeof(d));
+    CHECK(store_domains(st, 0, 10000, domains_cb, &d) == STORE_OK);
+    CHECK(d.n == 2);
+    check_domain(&d, 0, "x.com", x, x_cls);
+    check_domain(&d, 1, "y.com", y, y_cls);
+    memset(&t, 0, sizeof(t));
+    CHECK(store_ticket_read(st, "T1", ticket_cb, &t) == STORE_OK);
+    CHECK(t.n == 4 && t.rows[0].count == 1 && t.rows[0].cls == STORE_HUMAN);
+    CHECK_STR(t.rows[0].fetch,
+              "v1|recorded before classification|192.0.2.0|Mail/1|");
+    CHECK(add(st, "T3", "ann@x.com", "x.com", "reply", 4000) == 6);
+    CHECK(fetch1(st, 3, 100000, "192.0.2.0", "proxy") == STORE_OK);
+    figures(path, 3, text, sizeof(text));
+    CHECK_STR(text, "0,1,0,0,0,0|1,0|100000,100000,100000,-");
+    store_close(st);
+
+    st = open_store(path);
+    CHECK(st != NULL && raw_int(path, "PRAGMA user_version") == 2);
     store_close(st);
 }
 
@@ -978,16 +2241,27 @@ main(void)
     test_reopen_keeps_data();
     test_open_errors();
     test_concurrent_first_open();
+    test_names();
     test_message_add_upserts_customer();
     test_message_add_rolls_back();
-    test_opens_write();
-    test_opens_write_failure();
-    test_opens_write_busy();
+    test_fetches_write();
+    test_secs_and_window();
+    test_collapse();
+    test_rows_cap();
+    test_replay();
+    test_class_counters();
+    test_verdict_settled();
+    test_burst();
+    test_burst_over_cap();
+    test_fetches_write_failure();
+    test_fetches_write_busy();
+    test_reply_record();
     test_ticket_read();
     test_domains();
     test_unopened();
+    test_reclassify();
+    test_migrate_v1();
 
     remove_tmp_dir();
-    printf("%d passed, %d failed\n", passed, failed);
-    return failed == 0 ? 0 : 1;
+    return check_done();
 }
