@@ -314,11 +314,12 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE (SELECT count(*) FROM burst_unkept WHERE message_id = ?1)"
         "  < ?7",
 
-    /* The GET fetches of a burst that made no row take its verdict. */
+    /* The human GET fetches of a burst that made no row take its
+     * verdict (see S_BURST_RELABEL for why only human ones). */
     [S_UNKEPT_RELABEL] =
         "UPDATE burst_unkept SET class = ?3"
         " WHERE message_id = ?1 AND addr = ?2 AND is_head = 0"
-        "  AND class <> ?3",
+        "  AND class = 'human' AND class <> ?3",
 
     /* One fetch of class ?2 at ?5 on message ?1; ?3 and ?4 say whether
      * it made a row or went over the cap.  The definitions: an open is
@@ -344,12 +345,15 @@ static const char *const stmt_sql[S_COUNT] = {
         "  THEN coalesce(min(reached_at, ?5), ?5) ELSE reached_at END"
         " WHERE id = ?1",
 
-    /* The earlier GET rows of a burst (message ?1, network ?3, window
-     * end ?2) take the verdict that rests on the burst. */
+    /* The earlier human GET rows of a burst (message ?1, network ?3,
+     * window end ?2) take the verdict that rests on the burst.  Only
+     * human ones: a proxy, privacy relay or internal verdict came from a
+     * rule ranked above any burst rule, and a burst must never eat a
+     * Gmail proxy open. */
     [S_BURST_RELABEL] =
         "UPDATE fetches SET class = ?4, rule = ?5, reason = ?6"
         " WHERE message_id = ?1 AND at < ?2 AND addr = ?3 AND is_head = 0"
-        "  AND class <> ?4",
+        "  AND class = 'human' AND class <> ?4",
 
     /* Every figure of message ?1 rebuilt from its rows, the fetches that
      * made none, and its replies (?2 is a new reply time or NULL). */
@@ -1853,7 +1857,9 @@ reclass_row(struct store *st, struct reclass *w,
         return err;
     }
 
-    if (later != NULL && !r->is_head && later->cls != v.cls) {
+    /* As in S_BURST_RELABEL: a burst relabels human verdicts only. */
+    if (later != NULL && !r->is_head && v.cls == STORE_HUMAN
+        && later->cls != v.cls) {
         return update_row(st, w, r, later);
     }
     return update_row(st, w, r, &v);
