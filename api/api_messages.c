@@ -662,11 +662,47 @@ add_message_head(cJSON *m, const struct store_ticket_row *r)
  * fetches_not_kept those over the per-message rows cap, which are
  * counted but have no row in "fetches".
  */
+/* Appends the string s to the array list; 0 when out of memory. */
+static int
+push_string(cJSON *list, const char *s)
+{
+    cJSON *item = cJSON_CreateString(s);
+
+    if (item == NULL || !cJSON_AddItemToArray(list, item)) {
+        cJSON_Delete(item);
+        return 0;
+    }
+    return 1;
+}
+
+
+/*
+ * Why the message counts as opened, as a list: "fetch" (a human or proxy
+ * fetch) and "replied" (the customer answered the ticket).  Empty when
+ * it was not opened.
+ */
+static int
+add_open_evidence(cJSON *m, const struct store_ticket_row *r)
+{
+    cJSON *list = cJSON_AddArrayToObject(m, "opened_by");
+    int64_t opens = r->by_class[STORE_HUMAN] + r->by_class[STORE_PROXY];
+
+    if (list == NULL)
+        return -1;
+    if (opens > 0 && !push_string(list, "fetch"))
+        return -1;
+    if (r->replied_at_ms != 0 && !push_string(list, "replied"))
+        return -1;
+    return 0;
+}
+
+
 static int
 add_message_figures(cJSON *m, const struct store_ticket_row *r)
 {
     if (cJSON_AddBoolToObject(m, "opened", r->first_open_at_ms != 0)
             == NULL
+        || add_open_evidence(m, r) != 0
         || api_add_time_or_null(m, "first_open_at", r->first_open_at_ms)
                != 0
         || api_add_time_or_null(m, "reached_at", r->reached_at_ms) != 0

@@ -1065,6 +1065,7 @@ load_reports(void)
     "\"sent_at\":\"2026-12-01T11:00:00.000Z\","                           \
     "\"registered_at\":\"2026-12-01T11:00:00.000Z\","                     \
     "\"message_id\":\"<t3@mail.example>\",\"opened\":true,"               \
+    "\"opened_by\":[\"fetch\"],"                                          \
     "\"first_open_at\":\"2026-12-01T12:05:00.000Z\","                     \
     "\"reached_at\":\"2026-12-01T11:00:02.000Z\",\"replied_at\":null,"    \
     "\"fetches_by_class\":{\"human\":3,\"proxy\":1,"                      \
@@ -1129,7 +1130,8 @@ ticket_should_list_messages_and_fetches(void)
              "\"recipient\":\"Ann@Example.COM\",\"kind\":\"reply\","
              "\"sent_at\":\"2026-12-01T10:00:00.000Z\","
              "\"registered_at\":\"2026-12-01T10:00:00.000Z\","
-             "\"message_id\":null,\"opened\":false,\"first_open_at\":null,"
+             "\"message_id\":null,\"opened\":false,\"opened_by\":[],"
+             "\"first_open_at\":null,"
              "\"reached_at\":\"2026-12-01T10:00:05.000Z\","
              "\"replied_at\":null,\"fetches_by_class\":{\"human\":0,"
              "\"proxy\":0,\"privacy_prefetch\":1,\"scanner\":0,"
@@ -1249,6 +1251,13 @@ events_should_mark_replied_messages(void)
               "2026-12-01T15:00:00.000Z");
     CHECK(str_of(cJSON_GetArrayItem(msgs, 2), "reached_at") != NULL);
     CHECK(is_null(cJSON_GetArrayItem(msgs, 1), "replied_at"));
+    {
+        char *by = cJSON_PrintUnformatted(cJSON_GetObjectItem(
+            cJSON_GetArrayItem(msgs, 0), "opened_by"));
+
+        CHECK_STR(by, "[\"replied\"]");
+        free(by);
+    }
     cJSON_Delete(doc);
 }
 
