@@ -599,8 +599,10 @@ api_events_post(struct api *api, const struct api_request *req,
                 const char *arg, struct api_reply *reply)
 {
     char err[API_ERR_MAX];
+    char canonical[RECIPIENT_MAX + 2 * DOMAIN_MAX];
     struct reply_event e;
     struct store *st;
+    const char *at;
     cJSON *root;
     int64_t marked = 0;
     int rc;
@@ -615,8 +617,13 @@ api_events_post(struct api *api, const struct api_request *req,
         return;
     }
 
+    /* The store keys customers by local part and normalised domain. */
+    at = strrchr(e.who.recipient, '@');
+    snprintf(canonical, sizeof canonical, "%.*s@%s",
+             (int) (at - e.who.recipient), e.who.recipient, e.who.domain);
+
     st = api_store_take(api);
-    rc = store_reply_record(st, e.who.ticket_id, e.who.recipient, e.at_ms,
+    rc = store_reply_record(st, e.who.ticket_id, canonical, e.at_ms,
                             &marked);
     if (rc != STORE_OK && rc != STORE_NOTFOUND)
         api_reply_store_error(reply, st, rc, "reply_record");

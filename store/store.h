@@ -68,9 +68,10 @@ struct store_message_in {
 
 /*
  * Registers a message, creating or updating its customer (keyed by the
- * recipient compared case-insensitively; only the fields flagged in
- * customer_fields are updated).  One transaction: nothing is stored on
- * failure.  Sets *id to the new message id.
+ * recipient's local part and its normalised domain, compared in ASCII
+ * lower case; only the fields flagged in customer_fields are updated).
+ * One transaction: nothing is stored on failure.  Sets *id to the new
+ * message id.
  */
 int store_message_add(struct store *st, const struct store_message_in *m,
                       int64_t *id);
@@ -184,7 +185,8 @@ int store_reclassify(struct store *st, store_classify_fn *classify,
 
 /*
  * A customer answered a ticket: every message of ticket_id to recipient
- * (compared case-insensitively) sent at or before at_ms counts as opened
+ * (its domain normalised as in store_message_in; compared as the
+ * customer key is) sent at or before at_ms counts as opened
  * (reason "replied") and reached; the customer's last reply time moves
  * to at_ms if later.  *marked is the number of messages marked.
  * STORE_NOTFOUND when the ticket has no message to that recipient.

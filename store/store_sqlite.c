@@ -911,22 +911,31 @@ store_ping(struct store *st)
 }
 
 
-/* The customer key: the whole address in ASCII lower case.  free() it. */
+/*
+ * The customer key: the local part of recipient (before its last '@')
+ * and domain, joined by '@', in ASCII lower case.  domain is the
+ * normalised one (IDN in xn-- form, no trailing dot), so every spelling
+ * of a domain keys one customer.  free() it.
+ */
 static char *
-address_key(const char *recipient)
+address_key(const char *recipient, const char *domain)
 {
-    size_t len = strlen(recipient);
+    const char *at = strrchr(recipient, '@');
+    size_t local = at != NULL ? (size_t) (at - recipient) : strlen(recipient);
+    size_t len = local + 1 + strlen(domain);
     char *key = malloc(len + 1);
 
     if (key == NULL) {
         return NULL;
     }
+    memcpy(key, recipient, local);
+    key[local] = '@';
+    memcpy(key + local + 1, domain, strlen(domain) + 1);
     for (size_t i = 0; i < len; i++) {
-        char c = recipient[i];
+        char c = key[i];
 
         key[i] = c >= 'A' && c <= 'Z' ? (char) (c - 'A' + 'a') : c;
     }
-    key[len] = '\0';
     return key;
 }
 
@@ -1031,7 +1040,7 @@ store_message_add(struct store *st, const struct store_message_in *m,
         return STORE_ERR;
     }
 
-    key = address_key(m->recipient);
+    key = address_key(m->recipient, m->domain);
     if (key == NULL) {
         set_err(st, "message: out of memory");
         return STORE_ERR;
@@ -2054,6 +2063,7 @@ int
 store_reply_record(struct store *st, const char *ticket_id,
                    const char *recipient, int64_t at_ms, int64_t *marked)
 {
+    const char *at;
     int64_t customer_id = 0;
     int64_t n = 0;
     int64_t ignored;
@@ -2066,7 +2076,8 @@ store_reply_record(struct store *st, const char *ticket_id,
         set_err(st, "reply: no ticket id or no recipient");
         return STORE_ERR;
     }
-    key = address_key(recipient);
+    at = strrchr(recipient, '@');
+    key = address_key(recipient, at != NULL ? at + 1 : "");
     if (key == NULL) {
         set_err(st, "reply: out of memory");
         return STORE_ERR;

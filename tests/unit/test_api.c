@@ -1780,6 +1780,37 @@ customer_should_be_updated_by_later_messages(void)
     cJSON_Delete(doc);
 }
 
+/*
+ * Every spelling of one domain keys one customer: an IDN in Unicode or
+ * in xn-- form, with or without the trailing dot, in any case.
+ */
+static void
+customer_should_be_one_across_domain_spellings(void)
+{
+    unsigned status;
+    cJSON *doc, *rows, *row;
+    int n = 0;
+
+    register_msg("{\"ticket_id\":\"IDN1\","
+                 "\"recipient\":\"Umit@B\u00dcCHER.example.\","
+                 "\"sent_at\":\"2026-11-02T00:00:00Z\","
+                 "\"customer\":{\"value\":777777}}");
+    register_msg("{\"ticket_id\":\"IDN2\","
+                 "\"recipient\":\"umit@xn--bcher-kva.example\","
+                 "\"sent_at\":\"2026-11-03T00:00:00Z\"}");
+
+    doc = get("/api/v1/unopened", "min_value=777777", &status);
+    CHECK(status == 200);
+    rows = cJSON_GetObjectItem(doc, "customers");
+    cJSON_ArrayForEach(row, rows) {
+        n++;
+        CHECK(int_at(row, "replies") == 2);
+    }
+    CHECK(n == 1);
+    cJSON_Delete(doc);
+}
+
+
 #define CONC_THREADS 6
 #define CONC_PER_THREAD 20
 
@@ -1862,6 +1893,7 @@ main(void)
     unopened_should_filter_by_value_age_and_reason();
     unopened_should_answer_csv();
     customer_should_be_updated_by_later_messages();
+    customer_should_be_one_across_domain_spellings();
     api_should_serve_threads_from_the_pool();
     teardown();
     return check_done();
