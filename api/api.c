@@ -70,12 +70,12 @@ static const struct route routes[] = {
     { "/api/v1/stats", 0, "GET", "GET, HEAD", stats_get },
 };
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
+/*
+ * Writes a formatted reason into err (when there is room for one) and
+ * returns -1, so a check can end in "return api_fail(...)".
+ */
+int
+api_fail(char *err, size_t errlen, const char *fmt, ...)
 {
     va_list ap;
 
@@ -92,11 +92,11 @@ static int
 check_config(const struct api_config *cfg, char *err, size_t errlen)
 {
     if (cfg == NULL || cfg->db_path == NULL || cfg->keys == NULL)
-        return fail(err, errlen, "api: db_path and keys are required");
+        return api_fail(err, errlen, "api: db_path and keys are required");
     if (cfg->api_key == NULL || cfg->api_key[0] == '\0')
-        return fail(err, errlen, "api: the API key is empty");
+        return api_fail(err, errlen, "api: the API key is empty");
     if (cfg->base_url == NULL || cfg->base_url[0] == '\0')
-        return fail(err, errlen, "api: the base URL is empty");
+        return api_fail(err, errlen, "api: the base URL is empty");
     return 0;
 }
 
@@ -165,7 +165,7 @@ open_pool(struct api *api, char *err, size_t errlen)
     for (i = 0; i < API_POOL_SIZE; i++) {
         if (store_open(&api->handles[i], api->db_path, serr,
                        sizeof serr) != STORE_OK)
-            return fail(err, errlen, "api: cannot open the store %s: %s",
+            return api_fail(err, errlen, "api: cannot open the store %s: %s",
                         api->db_path, serr);
         api->idle[i] = api->handles[i];
     }
@@ -184,14 +184,14 @@ api_new(struct api **out, const struct api_config *cfg, char *err,
     if (check_config(cfg, err, errlen) != 0)
         return -1;
     if (sodium_init() < 0)
-        return fail(err, errlen, "api: libsodium failed to initialise");
+        return api_fail(err, errlen, "api: libsodium failed to initialise");
 
     api = calloc(1, sizeof *api);
     if (api == NULL)
-        return fail(err, errlen, "api: out of memory");
+        return api_fail(err, errlen, "api: out of memory");
     if (copy_config(api, cfg) != 0 || init_locks(api) != 0) {
         api_free(api);
-        return fail(err, errlen, "api: out of memory");
+        return api_fail(err, errlen, "api: out of memory");
     }
     if (open_pool(api, err, errlen) != 0) {
         api_free(api);
@@ -285,12 +285,12 @@ api_parse_json(struct api *api, const char *body, size_t len, char *err,
     cJSON *doc;
 
     if (body == NULL || len == 0) {
-        fail(err, errlen, "the request body is empty");
+        api_fail(err, errlen, "the request body is empty");
         return NULL;
     }
 
     if (text_json_has_nul(body, len)) {
-        fail(err, errlen, "JSON strings must not contain \\u0000");
+        api_fail(err, errlen, "JSON strings must not contain \\u0000");
         return NULL;
     }
 
@@ -298,7 +298,7 @@ api_parse_json(struct api *api, const char *body, size_t len, char *err,
     doc = cJSON_ParseWithLengthOpts(body, len, &end, 0);
     pthread_mutex_unlock(&api->json_lock);
     if (doc == NULL) {
-        fail(err, errlen, "malformed JSON near byte %zu",
+        api_fail(err, errlen, "malformed JSON near byte %zu",
              end != NULL ? (size_t) (end - body) : (size_t) 0);
         return NULL;
     }
@@ -307,7 +307,7 @@ api_parse_json(struct api *api, const char *body, size_t len, char *err,
         end++;
     if (end != body + len) {
         cJSON_Delete(doc);
-        fail(err, errlen, "malformed JSON: unexpected data at byte %zu",
+        api_fail(err, errlen, "malformed JSON: unexpected data at byte %zu",
              (size_t) (end - body));
         return NULL;
     }

@@ -34,6 +34,13 @@ const char *api_header(const struct api_request *req, const char *name);
 const char *api_query(const struct api_request *req, const char *name);
 
 /*
+ * Writes a formatted reason into err (errlen bytes, may be 0) and returns
+ * -1, so a check can end in "return api_fail(err, errlen, ...)".
+ */
+int api_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+/*
  * Takes a store handle from the pool, waiting while all are in use.  It
  * must go back through api_store_give() on every path.
  */

@@ -63,22 +63,6 @@ struct reply_event {
     int64_t at_ms;
 };
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-
 /* The member called name, or NULL when it is absent or JSON null. */
 static const cJSON *
 member(const cJSON *obj, const char *name)
@@ -97,11 +81,11 @@ check_text(const char *s, const char *label, size_t max, int empty_ok,
     size_t n = strlen(s);
 
     if (n == 0 && !empty_ok)
-        return fail(err, errlen, "%s must not be empty", label);
+        return api_fail(err, errlen, "%s must not be empty", label);
     if (n > max)
-        return fail(err, errlen, "%s is longer than %zu bytes", label, max);
+        return api_fail(err, errlen, "%s is longer than %zu bytes", label, max);
     if (!text_is_clean(s))
-        return fail(err, errlen, "%s is not valid UTF-8 or contains a "
+        return api_fail(err, errlen, "%s is not valid UTF-8 or contains a "
                     "control character", label);
     return 0;
 }
@@ -121,7 +105,7 @@ optional_string(const cJSON *obj, const char *name, const char *label,
     if (item == NULL)
         return 0;
     if (!cJSON_IsString(item))
-        return fail(err, errlen, "%s must be a string", label);
+        return api_fail(err, errlen, "%s must be a string", label);
     if (check_text(item->valuestring, label, max, 1, err, errlen) != 0)
         return -1;
     *out = item->valuestring;
@@ -138,7 +122,7 @@ read_ticket_id(const cJSON *root, struct ticket_recipient *r, char *err,
     double d;
 
     if (item == NULL)
-        return fail(err, errlen, "ticket_id is required");
+        return api_fail(err, errlen, "ticket_id is required");
     if (cJSON_IsString(item)) {
         if (check_text(item->valuestring, "ticket_id", API_TICKET_ID_MAX,
                        0, err, errlen) != 0)
@@ -150,7 +134,8 @@ read_ticket_id(const cJSON *root, struct ticket_recipient *r, char *err,
     d = cJSON_IsNumber(item) ? item->valuedouble : 0.5;
     if (!(d >= -SAFE_INTEGER_MAX && d <= SAFE_INTEGER_MAX)
         || (double) (int64_t) d != d)
-        return fail(err, errlen, "ticket_id must be a string or an integer");
+        return api_fail(err, errlen,
+                        "ticket_id must be a string or an integer");
     snprintf(r->ticket_text, sizeof r->ticket_text, "%" PRId64,
              (int64_t) d);
     r->ticket_id = r->ticket_text;
@@ -170,10 +155,10 @@ read_recipient(const cJSON *root, struct ticket_recipient *r, char *err,
                         err, errlen) != 0)
         return -1;
     if (s == NULL || s[0] == '\0')
-        return fail(err, errlen, "recipient is required");
+        return api_fail(err, errlen, "recipient is required");
     if (domain_from_address(s, r->domain, sizeof r->domain, why,
                             sizeof why) != 0)
-        return fail(err, errlen, "recipient: %s", why);
+        return api_fail(err, errlen, "recipient: %s", why);
     r->recipient = s;
     return 0;
 }
@@ -192,7 +177,7 @@ read_kind(const cJSON *root, struct registration *r, char *err,
     if (s == NULL)
         s = "reply";
     if (strcmp(s, "reply") != 0 && strcmp(s, "confirmation") != 0)
-        return fail(err, errlen,
+        return api_fail(err, errlen,
                     "kind must be \"reply\" or \"confirmation\"");
     r->in.kind = s;
     return 0;
@@ -211,7 +196,7 @@ read_time(const cJSON *root, const char *name, int64_t now_ms, int64_t *ms,
         return -1;
     *ms = now_ms;
     if (s != NULL && parse_time(s, 0, ms, NULL) != 0)
-        return fail(err, errlen, "%s must be an RFC 3339 date-time "
+        return api_fail(err, errlen, "%s must be an RFC 3339 date-time "
                     "such as 2026-12-03T17:40:41Z", name);
     return 0;
 }
@@ -241,9 +226,9 @@ read_customer_value(const cJSON *cust, struct registration *r, char *err,
     if (item == NULL)
         return 0;
     if (!cJSON_IsNumber(item))
-        return fail(err, errlen, "customer.value must be a number");
+        return api_fail(err, errlen, "customer.value must be a number");
     if (!isfinite(item->valuedouble) || item->valuedouble < 0)
-        return fail(err, errlen,
+        return api_fail(err, errlen,
                     "customer.value must be a finite number >= 0");
     r->in.customer_value = item->valuedouble;
     r->in.customer_fields |= STORE_CUSTOMER_VALUE;
@@ -264,7 +249,7 @@ read_customer(const cJSON *root, struct registration *r, char *err,
     if (cust == NULL)
         return 0;
     if (!cJSON_IsObject(cust))
-        return fail(err, errlen, "customer must be an object");
+        return api_fail(err, errlen, "customer must be an object");
 
     if (optional_string(cust, "name", "customer.name", CUSTOMER_NAME_MAX,
                         &r->in.customer_name, err, errlen) != 0
@@ -298,7 +283,7 @@ read_html_bytes(const cJSON *root, struct registration *r, char *err,
         return 0;
     d = cJSON_IsNumber(item) ? item->valuedouble : -1.0;
     if (!(d >= 0 && d <= SAFE_INTEGER_MAX) || (double) (int64_t) d != d)
-        return fail(err, errlen, "html_bytes must be an integer >= 0");
+        return api_fail(err, errlen, "html_bytes must be an integer >= 0");
     r->html_bytes = (int64_t) d;
     return 0;
 }
@@ -312,7 +297,7 @@ read_registration(const cJSON *root, int64_t now_ms, struct registration *r,
     memset(r, 0, sizeof *r);
     r->in.registered_at_ms = now_ms;
     if (!cJSON_IsObject(root))
-        return fail(err, errlen, "the body must be a JSON object");
+        return api_fail(err, errlen, "the body must be a JSON object");
 
     if (read_ticket_id(root, &r->who, err, errlen) != 0
         || read_recipient(root, &r->who, err, errlen) != 0
@@ -543,9 +528,9 @@ read_event_type(const cJSON *root, char *err, size_t errlen)
                         errlen) != 0)
         return -1;
     if (s == NULL || s[0] == '\0')
-        return fail(err, errlen, "type is required");
+        return api_fail(err, errlen, "type is required");
     if (strcmp(s, "customer_reply") != 0)
-        return fail(err, errlen, "type must be \"customer_reply\"");
+        return api_fail(err, errlen, "type must be \"customer_reply\"");
     return 0;
 }
 
@@ -557,7 +542,7 @@ read_event(const cJSON *root, int64_t now_ms, struct reply_event *e,
 {
     memset(e, 0, sizeof *e);
     if (!cJSON_IsObject(root))
-        return fail(err, errlen, "the body must be a JSON object");
+        return api_fail(err, errlen, "the body must be a JSON object");
 
     if (read_event_type(root, err, errlen) != 0
         || read_ticket_id(root, &e->who, err, errlen) != 0
@@ -565,7 +550,7 @@ read_event(const cJSON *root, int64_t now_ms, struct reply_event *e,
         || read_time(root, "at", now_ms, &e->at_ms, err, errlen) != 0)
         return -1;
     if (e->at_ms > now_ms + EVENT_FUTURE_SLACK_MS)
-        return fail(err, errlen, "at lies more than an hour in the future");
+        return api_fail(err, errlen, "at lies more than an hour in the future");
     return 0;
 }
 

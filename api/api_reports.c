@@ -28,22 +28,6 @@
 #define REASON_NAME_MAX 32      /* bytes; longer is never a reason name */
 #define ECHO_MAX 40             /* bytes of a bad parameter quoted back */
 
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    va_start(ap, fmt);
-    vsnprintf(err, errlen, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
-
 /* The query parameter name, or NULL when absent or empty. */
 static const char *
 param(const struct api_request *req, const char *name)
@@ -70,7 +54,7 @@ read_bound(const struct api_request *req, const char *name, int is_until,
     if (s == NULL)
         return 0;
     if (parse_time(s, 1, ms, &was_date) != 0)
-        return fail(err, errlen, "%s must be an RFC 3339 date-time or a "
+        return api_fail(err, errlen, "%s must be an RFC 3339 date-time or a "
                     "date (YYYY-MM-DD); in a URL, write '+' as %%2B", name);
     if (was_date && is_until)
         *ms += MS_PER_DAY;
@@ -96,7 +80,7 @@ read_window(const struct api_request *req, int64_t *since, int64_t *until,
     if (!has_since)
         *since = *until - DOMAINS_DEFAULT_DAYS * MS_PER_DAY;
     if (*since > *until)
-        return fail(err, errlen, "since is after until");
+        return api_fail(err, errlen, "since is after until");
     return 0;
 }
 
@@ -319,7 +303,7 @@ read_format(const struct api_request *req, int *csv, char *err,
         return 0;
     }
     if (strcmp(format, "csv") != 0 && strcmp(format, "json") != 0)
-        return fail(err, errlen, "format must be \"json\" or \"csv\"");
+        return api_fail(err, errlen, "format must be \"json\" or \"csv\"");
     *csv = strcmp(format, "csv") == 0;
     return 0;
 }
@@ -368,7 +352,7 @@ read_reasons(const struct api_request *req, unsigned *mask, char *err,
         }
         if (reason < 0 || reason >= STORE_N_REASONS) {
             echo_text(p, n, echo);
-            return fail(err, errlen, "reason: unknown reason \"%s\"; use "
+            return api_fail(err, errlen, "reason: unknown reason \"%s\"; use "
                         "never_fetched, machine_only or "
                         "opened_nothing_recent", echo);
         }
@@ -389,10 +373,10 @@ read_unopened_query(const struct api_request *req, struct unopened_query *q,
 
     memset(q, 0, sizeof *q);
     if (min != NULL && parse_number(min, &q->store.min_value) != 0)
-        return fail(err, errlen, "min_value must be a finite number");
+        return api_fail(err, errlen, "min_value must be a finite number");
     if (parse_duration(age != NULL ? age : UNOPENED_DEFAULT_AGE,
                        &age_ms) != 0)
-        return fail(err, errlen, "older_than must be a positive duration "
+        return api_fail(err, errlen, "older_than must be a positive duration "
                     "such as 90m, 24h, 3d or 1w");
     if (req->now_ms < INT64_MIN + age_ms)
         q->store.sent_before_ms = INT64_MIN;

@@ -8,6 +8,8 @@
  */
 #include "api/domain.h"
 
+#include "api/api_internal.h"
+
 #include <idn2.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -16,24 +18,6 @@
 
 #define DOMAIN_NAME_MAX 253     /* RFC 1035, without the trailing dot */
 #define DOMAIN_LABEL_MAX 63
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-    va_list ap;
-
-    if (err != NULL && errlen > 0) {
-        va_start(ap, fmt);
-        vsnprintf(err, errlen, fmt, ap);
-        va_end(ap);
-    }
-    return -1;
-}
-
 
 static char
 ascii_lower(char c)
@@ -53,17 +37,17 @@ check_input(const char *d, size_t n, char *err, size_t errlen)
     size_t i;
 
     if (n == 0)
-        return fail(err, errlen, "address has no domain after '@'");
+        return api_fail(err, errlen, "address has no domain after '@'");
     if (d[0] == '.')
-        return fail(err, errlen, "domain starts with a dot");
+        return api_fail(err, errlen, "domain starts with a dot");
     for (i = 0; i < n; i++) {
         unsigned char c = (unsigned char) d[i];
 
         if (c <= 0x20 || c == 0x7f)
-            return fail(err, errlen,
+            return api_fail(err, errlen,
                         "domain contains a space or control character");
         if (c == '.' && i + 1 < n && d[i + 1] == '.')
-            return fail(err, errlen, "domain has an empty label");
+            return api_fail(err, errlen, "domain has an empty label");
     }
     return 0;
 }
@@ -88,25 +72,26 @@ check_ascii(const char *a, char *err, size_t errlen)
     const char *p;
 
     if (*a == '\0')
-        return fail(err, errlen, "address has no domain after '@'");
+        return api_fail(err, errlen, "address has no domain after '@'");
     if (strlen(a) > DOMAIN_NAME_MAX)
-        return fail(err, errlen, "domain is longer than %d characters",
+        return api_fail(err, errlen, "domain is longer than %d characters",
                     DOMAIN_NAME_MAX);
     for (p = a; *p != '\0'; p++) {
         if (*p == '.') {
             if (label == 0)
-                return fail(err, errlen, "domain has an empty label");
+                return api_fail(err, errlen, "domain has an empty label");
             label = 0;
             continue;
         }
         if (!label_char_ok(*p))
-            return fail(err, errlen, "domain contains an invalid character");
+            return api_fail(err, errlen,
+                            "domain contains an invalid character");
         if (++label > DOMAIN_LABEL_MAX)
-            return fail(err, errlen, "a domain label is longer than %d "
+            return api_fail(err, errlen, "a domain label is longer than %d "
                         "characters", DOMAIN_LABEL_MAX);
     }
     if (label == 0)
-        return fail(err, errlen, "domain has an empty label");
+        return api_fail(err, errlen, "domain has an empty label");
     return 0;
 }
 
@@ -128,7 +113,7 @@ to_ascii(const char *name, char **out, char *err, size_t errlen)
         rc = idn2_to_ascii_8z(name, out, IDN2_NFC_INPUT | IDN2_TRANSITIONAL);
     if (rc != IDN2_OK) {
         *out = NULL;
-        return fail(err, errlen, "domain is not a valid name: %s",
+        return api_fail(err, errlen, "domain is not a valid name: %s",
                     idn2_strerror(rc));
     }
     return 0;
@@ -162,12 +147,12 @@ domain_from_address(const char *address, char *out, size_t outlen,
 
     at = address != NULL ? strrchr(address, '@') : NULL;
     if (at == NULL)
-        return fail(err, errlen, "address has no '@'");
+        return api_fail(err, errlen, "address has no '@'");
     if (at == address)
-        return fail(err, errlen, "address has no local part before '@'");
+        return api_fail(err, errlen, "address has no local part before '@'");
     /* Only a quoted local part ("a b"@example.com) may hold spaces. */
     if (address[0] != '"' && memchr(address, ' ', (size_t) (at - address)))
-        return fail(err, errlen, "the local part contains a space");
+        return api_fail(err, errlen, "the local part contains a space");
 
     d = at + 1;
     n = strlen(d);
@@ -178,7 +163,7 @@ domain_from_address(const char *address, char *out, size_t outlen,
 
     name = lower_copy(d, n);
     if (name == NULL) {
-        fail(err, errlen, "out of memory");
+        api_fail(err, errlen, "out of memory");
         goto out;
     }
     if (to_ascii(name, &ascii, err, errlen) != 0
@@ -186,7 +171,7 @@ domain_from_address(const char *address, char *out, size_t outlen,
         goto out;
 
     if (strlen(ascii) >= outlen) {
-        fail(err, errlen, "domain does not fit in %zu bytes", outlen);
+        api_fail(err, errlen, "domain does not fit in %zu bytes", outlen);
         goto out;
     }
     memcpy(out, ascii, strlen(ascii) + 1);
