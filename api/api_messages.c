@@ -646,14 +646,6 @@ add_message_head(cJSON *m, const struct store_ticket_row *r)
 }
 
 
-/*
- * What happened to it.  opened: a person opened it (a human or proxy
- * fetch, or the customer's reply), first at first_open_at.  reached_at:
- * the first delivery evidence (a fetch of any class but internal, or a
- * reply).  fetches_by_class counts every fetch, stored or not;
- * fetches_not_kept those over the per-message rows cap, which are
- * counted but have no row in "fetches".
- */
 /* Appends the string s to the array list; 0 when out of memory. */
 static int
 push_string(cJSON *list, const char *s)
@@ -689,6 +681,14 @@ add_open_evidence(cJSON *m, const struct store_ticket_row *r)
 }
 
 
+/*
+ * What happened to it.  opened: a person opened it (a human or proxy
+ * fetch, or the customer's reply), first at first_open_at.  reached_at:
+ * the first delivery evidence (a fetch of any class but internal, or a
+ * reply).  fetches_by_class counts every fetch, stored or not;
+ * fetches_not_kept those over the per-message rows cap, which are
+ * counted but have no row in "fetches".
+ */
 static int
 add_message_figures(cJSON *m, const struct store_ticket_row *r)
 {
