@@ -14,12 +14,17 @@ ARGS ?=
 # cmake --build runs make again; its "Entering directory" lines are noise.
 MAKEFLAGS += --no-print-directory
 
-.PHONY: all deps build run test clean
+.PHONY: all deps deps-test build run test clean
 
 all: build
 
+# What building and serving need; the tests also need a browser, wrk and
+# nginx.
 deps:
-	tools/deps.sh
+	tools/deps.sh run
+
+deps-test:
+	tools/deps.sh test
 
 build: deps
 	cmake -S . -B $(BUILD_DIR) -DCMAKE_BUILD_TYPE=$(BUILD_TYPE)
@@ -29,7 +34,7 @@ run: build
 	mkdir -p data
 	exec ./$(BUILD_DIR)/beacon serve $(ARGS)
 
-test: build
+test: deps-test build
 	ctest --test-dir $(BUILD_DIR) --output-on-failure -j$(JOBS)
 
 # Removes the build only; data/ holds real keys and opens and is kept.

@@ -5,15 +5,20 @@
 # once and only when something is missing, and goes through sudo when not
 # root.  Prints nothing when everything is already there.
 #
-# BEACON_NO_BROWSER=1 leaves out Chromium, which only the browser test
-# needs; `make test` fails without it.
+# `deps.sh run` installs what building and serving need; `deps.sh test`
+# (the default) adds what the tests drive: Chromium for the browser test,
+# wrk and nginx for the benchmark smoke test.  BEACON_NO_BROWSER=1 leaves
+# out Chromium; `make test` fails without it.
 set -eu
 
 packages="build-essential cmake make pkg-config
     libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev libidn2-dev
     python3 curl"
-if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
-    packages="$packages chromium"
+if [ "${1:-test}" = test ]; then
+    packages="$packages wrk nginx"
+    if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
+        packages="$packages chromium"
+    fi
 fi
 
 missing=""
