@@ -38,6 +38,14 @@
 #define JSON_TYPE "application/json"
 #define LISTEN_BACKLOG 1024
 
+/*
+ * Each connection's memory pool holds its request headers and reply
+ * headers.  A pixel fetch needs well under 2 KiB; the library's 32 KiB
+ * default cost 30 KiB of resident memory per idle connection.  Requests
+ * with more header bytes than this get 431.
+ */
+#define CONN_MEMORY (8 * 1024)
+
 /* What the first call decided about a request, kept in *req_cls. */
 enum route { ROUTE_PIXEL = 1, ROUTE_API, ROUTE_STATIC };
 
@@ -563,6 +571,7 @@ http_start(struct http_server **out, const struct http_config *cfg,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
+        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
         MHD_OPTION_UNESCAPE_CALLBACK, unescape_url, srv,
         MHD_OPTION_END);
