@@ -198,7 +198,6 @@ enum stmt_id {
     S_MESSAGE_INSERT,
     S_FETCH_MESSAGE,
     S_FETCH_BURST,
-    S_FETCH_FIND_RUN,
     S_FETCH_ADD_TO_RUN,
     S_FETCH_INSERT,
     S_FETCH_OVERFLOW,
@@ -253,8 +252,17 @@ static const char *const stmt_sql[S_COUNT] = {
         " kind, sent_at, registered_at, header_message_id)"
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 
+    /* Everything a fetch of message ?1 from network ?2 is judged and
+     * placed by, in one read: the message's registration and row
+     * counts, and that network's rows (NULLs when it has none).  The
+     * burst and the run are worked out from these in C (net_burst(),
+     * find_run()) rather than by two more statements per fetch. */
     [S_FETCH_MESSAGE] =
-        "SELECT registered_at, rows_kept FROM messages WHERE id = ?1",
+        "SELECT m.registered_at, m.rows_kept, m.not_kept, f.id, f.at,"
+        " f.last_at, f.user_agent, f.is_head, f.class"
+        " FROM messages AS m LEFT JOIN fetches AS f"
+        "  ON f.message_id = m.id AND f.addr = ?2"
+        " WHERE m.id = ?1",
 
     /* The other User-Agents of the burst: rows of message ?1 from
      * network ?3 in its window (at < ?2), recorded before (?5, ?6) in
@@ -267,16 +275,6 @@ static const char *const stmt_sql[S_COUNT] = {
         "   AND user_agent <> ?4 AND (at, id) < (?5, ?6)"
         " UNION ALL SELECT user_agent FROM burst_unkept"
         "  WHERE ?7 AND message_id = ?1 AND addr = ?3 AND user_agent <> ?4)",
-
-    /* The run a fetch at ?6 joins: same message, network, User-Agent,
-     * HEAD-ness and class, begun at or before ?6 and last fetched less
-     * than ?7 ms before it.  The newest such run wins. */
-    [S_FETCH_FIND_RUN] =
-        "SELECT id FROM fetches"
-        " WHERE message_id = ?1 AND at <= ?6 AND addr = ?2"
-        "  AND user_agent = ?3 AND is_head = ?4 AND class = ?5"
-        "  AND ?6 - last_at < ?7"
-        " ORDER BY last_at DESC LIMIT 1",
 
     [S_FETCH_ADD_TO_RUN] =
         "UPDATE fetches SET count = count + 1, last_at = max(last_at, ?2)"
@@ -485,10 +483,23 @@ static const char *const stmt_sql[S_COUNT] = {
         " GROUP BY ticket_id ORDER BY min(sent_at), min(id)",
 };
 
+/* A stored row of the message and network a fetch is being written for. */
+struct net_row {
+    int64_t id;
+    int64_t at;
+    int64_t last_at;
+    int is_head;
+    int cls;
+    char user_agent[STORE_UA_MAX + 1];
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
     unsigned rows_max;              /* fetch rows kept per message */
+    struct net_row *net;            /* the fetch's network's rows */
+    size_t n_net;
+    size_t cap_net;
     char err[ERRMSG_MAX];
 };
 
@@ -884,6 +895,7 @@ store_close(struct store *st)
         sqlite3_finalize(st->stmt[i]);
     }
     sqlite3_close(st->db);
+    free(st->net);
     free(st);
 }
 
@@ -1235,6 +1247,7 @@ struct fetch_job {
     char user_agent[STORE_UA_MAX + 1];
     char referer_host[STORE_REFERER_MAX];
     int64_t rows_kept;
+    int64_t not_kept;
     int64_t window_end;
     struct store_fetch_facts facts;
     struct store_verdict verdict;
@@ -1249,6 +1262,76 @@ enum placement {
 };
 
 
+/* Appends the row under the cursor of s to st->net.  -1: no memory. */
+static int
+net_push(struct store *st, sqlite3_stmt *s)
+{
+    const char *ua = (const char *) sqlite3_column_text(s, 6);
+    const char *cls = (const char *) sqlite3_column_text(s, 8);
+    struct net_row *r;
+
+    if (st->n_net == st->cap_net) {
+        size_t cap = st->cap_net == 0 ? 16 : st->cap_net * 2;
+
+        r = realloc(st->net, cap * sizeof(*r));
+        if (r == NULL) {
+            return -1;
+        }
+        st->net = r;
+        st->cap_net = cap;
+    }
+
+    r = &st->net[st->n_net++];
+    r->id = sqlite3_column_int64(s, 3);
+    r->at = sqlite3_column_int64(s, 4);
+    r->last_at = sqlite3_column_int64(s, 5);
+    copy_field(r->user_agent, sizeof(r->user_agent), ua);
+    r->is_head = sqlite3_column_int(s, 7);
+    r->cls = cls != NULL ? store_class_parse(cls) : -1;
+    return 0;
+}
+
+
+/*
+ * Reads the fetch's message and its network's rows (st->net).  Sets
+ * *registered; STORE_NOTFOUND when there is no such message.
+ */
+static int
+read_message(struct store *st, struct fetch_job *j, int64_t *registered)
+{
+    sqlite3_stmt *s = st->stmt[S_FETCH_MESSAGE];
+    int found;
+    int rc;
+
+    st->n_net = 0;
+    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "fetch");
+    }
+
+    rc = sqlite3_step(s);
+    found = rc == SQLITE_ROW;
+    if (found) {
+        *registered = sqlite3_column_int64(s, 0);
+        j->rows_kept = sqlite3_column_int64(s, 1);
+        j->not_kept = sqlite3_column_int64(s, 2);
+    }
+    for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
+        if (sqlite3_column_type(s, 3) != SQLITE_NULL
+            && net_push(st, s) != 0) {
+            set_err(st, "fetch: out of memory");
+            finish(s);
+            return STORE_ERR;
+        }
+    }
+    rc = rc != SQLITE_DONE ? fail(st, rc, "fetch")
+         : found ? STORE_OK : STORE_NOTFOUND;
+    finish(s);
+    return rc;
+}
+
+
 /*
  * Copies the record into j, cutting its text fields at their sizes, and
  * reads its message.  STORE_NOTFOUND when there is no such message.
@@ -1257,28 +1340,19 @@ static int
 load_job(struct store *st, const struct store_fetch_rec *rec,
          struct fetch_job *j)
 {
-    sqlite3_stmt *s = st->stmt[S_FETCH_MESSAGE];
-    int64_t registered;
+    int64_t registered = 0;
     int rc;
-
-    if (sqlite3_bind_int64(s, 1, rec->message_id) != SQLITE_OK) {
-        return bind_failed(st, s, "fetch");
-    }
-    rc = sqlite3_step(s);
-    if (rc != SQLITE_ROW) {
-        rc = rc == SQLITE_DONE ? STORE_NOTFOUND : fail(st, rc, "fetch");
-        finish(s);
-        return rc;
-    }
-    registered = sqlite3_column_int64(s, 0);
-    j->rows_kept = sqlite3_column_int64(s, 1);
-    finish(s);
 
     j->message_id = rec->message_id;
     j->at = rec->at_ms;
     copy_field(j->addr, sizeof(j->addr), rec->addr);
     copy_field(j->user_agent, sizeof(j->user_agent), rec->user_agent);
     copy_field(j->referer_host, sizeof(j->referer_host), rec->referer_host);
+    rc = read_message(st, j, &registered);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+
     j->window_end = burst_end(registered);
     j->facts.is_head = rec->is_head != 0;
     j->facts.user_agent = j->user_agent;
@@ -1290,35 +1364,77 @@ load_job(struct store *st, const struct store_fetch_rec *rec,
 }
 
 
-/* Sets *run_id to the row an identical fetch joins, 0 when none. */
+/*
+ * count_burst() for a new fetch, from the rows read with its message:
+ * the distinct other User-Agents among its network's rows in the window,
+ * plus its own.  Only when the message has no fetch without a row
+ * (not_kept 0), so burst_unkept holds nothing of it; else the query.
+ */
 static int
-find_run(struct store *st, const struct fetch_job *j, int64_t *run_id)
+net_burst(struct store *st, struct fetch_job *j)
 {
-    sqlite3_stmt *s = st->stmt[S_FETCH_FIND_RUN];
-    int rc;
+    unsigned n = 1;
 
-    *run_id = 0;
-    if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
-        || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
-        || sqlite3_bind_text(s, 3, j->user_agent, -1, SQLITE_STATIC)
-           != SQLITE_OK
-        || sqlite3_bind_int(s, 4, j->facts.is_head) != SQLITE_OK
-        || sqlite3_bind_text(s, 5, store_class_name(j->verdict.cls), -1,
-                             SQLITE_STATIC) != SQLITE_OK
-        || sqlite3_bind_int64(s, 6, j->at) != SQLITE_OK
-        || sqlite3_bind_int64(s, 7, STORE_COLLAPSE_MS) != SQLITE_OK) {
-        return bind_failed(st, s, "fetch run");
+    if (j->not_kept != 0) {
+        return count_burst(st, j->message_id, j->window_end, NULL,
+                           &j->facts);
     }
+    for (size_t i = 0; i < st->n_net; i++) {
+        const struct net_row *r = &st->net[i];
+        size_t k = 0;
 
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *run_id = sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "fetch run");
+        if (r->at >= j->window_end
+            || strcmp(r->user_agent, j->user_agent) == 0) {
+            continue;
+        }
+        /* Counted already when an earlier qualifying row has it. */
+        while (k < i && (st->net[k].at >= j->window_end
+                         || strcmp(st->net[k].user_agent,
+                                   r->user_agent) != 0)) {
+            k++;
+        }
+        n += k == i;
     }
-    finish(s);
-    return rc;
+    j->facts.burst_clients = n;
+    return STORE_OK;
+}
+
+
+/* at is less than STORE_COLLAPSE_MS after last_at (or before it). */
+static int
+within_collapse(int64_t at, int64_t last_at)
+{
+    if (at <= last_at) {
+        return 1;
+    }
+    /* Unsigned: the difference of two int64 may not fit in one. */
+    return (uint64_t) at - (uint64_t) last_at < (uint64_t) STORE_COLLAPSE_MS;
+}
+
+
+/*
+ * The run a fetch joins, among its network's rows: same User-Agent,
+ * HEAD-ness and class, begun at or before it and last fetched less than
+ * STORE_COLLAPSE_MS before it; the newest such run.  *run_id is 0 when
+ * none.
+ */
+static void
+find_run(const struct store *st, const struct fetch_job *j,
+         int64_t *run_id)
+{
+    const struct net_row *best = NULL;
+
+    for (size_t i = 0; i < st->n_net; i++) {
+        const struct net_row *r = &st->net[i];
+
+        if (r->is_head == j->facts.is_head && r->cls == j->verdict.cls
+            && r->at <= j->at && within_collapse(j->at, r->last_at)
+            && strcmp(r->user_agent, j->user_agent) == 0
+            && (best == NULL || r->last_at > best->last_at)) {
+            best = r;
+        }
+    }
+    *run_id = best != NULL ? best->id : 0;
 }
 
 
@@ -1474,13 +1590,8 @@ place_fetch(struct store *st, const struct fetch_job *j,
             enum placement *where)
 {
     int64_t run_id;
-    int rc;
 
-    rc = find_run(st, j, &run_id);
-    if (rc != STORE_OK) {
-        return rc;
-    }
-
+    find_run(st, j, &run_id);
     if (run_id != 0) {
         *where = PLACED_RUN;
         return add_to_run(st, run_id, j->at);
@@ -1587,7 +1698,7 @@ write_fetch(struct store *st, const struct store_fetch_rec *rec,
         return STORE_OK;
     }
     if (rc == STORE_OK && j.at < j.window_end) {
-        rc = count_burst(st, j.message_id, j.window_end, NULL, &j.facts);
+        rc = net_burst(st, &j);
     }
     if (rc != STORE_OK) {
         return rc;

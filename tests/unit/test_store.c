@@ -1065,6 +1065,43 @@ test_burst(void)
 
 
 /*
+ * Which run a fetch joins when its client has several: only one begun at
+ * or before it, the newest by last fetch, as the batch so far left them
+ * (rows and times written earlier in the same batch count).
+ */
+static void
+test_collapse_choice(void)
+{
+    enum { T = 5000000 };
+    char path[256];
+    char text[TEXT_MAX];
+    struct store *st;
+    struct store_fetch_rec v[3];
+    struct store_write_result res;
+    int64_t a;
+
+    db_path(path, sizeof(path), "collapse-choice");
+    st = open_store(path);
+    a = add_reg(st, "T1", "a@x.com", "x.com", "reply", 100, REG);
+    v[0] = fetch_rec(a, T, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(a, T + 100000, "203.0.113.0", "human-a");
+    CHECK(write_v(st, v, 2, &res) == STORE_OK);
+    CHECK(res.collapsed == 0);
+
+    /* Out of order: the first joins the older run (the newer one begins
+     * later), the second only thanks to that, the third the newer run. */
+    v[0] = fetch_rec(a, T + 50000, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(a, T + 90000, "203.0.113.0", "human-a");
+    v[2] = fetch_rec(a, T + 105000, "203.0.113.0", "human-a");
+    CHECK(write_v(st, v, 3, &res) == STORE_OK);
+    CHECK(res.collapsed == 3);
+    rows_of(path, a, text, sizeof(text));
+    CHECK_STR(text, "human:3:5000000-5090000 human:2:5100000-5105000");
+    store_close(st);
+}
+
+
+/*
  * Fetches over the cap are classified on the same evidence: in the burst
  * window they still make a burst, whose verdict takes the rows of its
  * network and its earlier fetches without a row alike.  Such fetches are
@@ -2248,6 +2285,7 @@ main(void)
     test_fetches_write();
     test_secs_and_window();
     test_collapse();
+    test_collapse_choice();
     test_rows_cap();
     test_replay();
     test_class_counters();
