@@ -790,6 +790,12 @@ rules_load(struct rules **out, const char *path, char *err, size_t errlen)
     fclose(f);
     sets_release(&p);
 
+    /* An empty file is almost surely a mistake: it would count every
+     * machine as a person. */
+    if (rc == 0 && p.rules->n == 0) {
+        snprintf(err, errlen, "%s: holds no rule", path);
+        rc = -1;
+    }
     if (rc != 0) {
         rules_free(p.rules);
         return -1;
@@ -892,24 +898,47 @@ void
 rules_classify(const struct rules *r, const struct store_fetch_facts *f,
                struct store_verdict *v)
 {
+    const struct rule *own = NULL, *burst = NULL;
     struct view w;
 
     view_init(&w, f);
-    for (size_t i = 0; r != NULL && i < r->n; i++) {
-        if (rule_holds(&w, &r->v[i])) {
-            v->cls = r->v[i].cls;
-            v->whole_burst = r->v[i].whole_burst;
-            snprintf(v->rule, sizeof(v->rule), "%s", r->v[i].id);
-            snprintf(v->reason, sizeof(v->reason), "%s", r->v[i].reason);
-            return;
+    for (size_t i = 0; r != NULL && i < r->n && burst == NULL; i++) {
+        const struct rule *rule = &r->v[i];
+
+        if ((own == NULL || rule->whole_burst) && rule_holds(&w, rule)) {
+            own = own == NULL ? rule : own;
+            burst = rule->whole_burst ? rule : NULL;
         }
     }
 
-    v->cls = STORE_HUMAN;
-    v->whole_burst = 0;
-    snprintf(v->rule, sizeof(v->rule), "default");
-    snprintf(v->reason, sizeof(v->reason),
-             "no rule matched: counted as a person");
+    /*
+     * A burst is judged apart from the fetch's own rule, so that it does
+     * not matter which of its fetches a higher rule caught: the burst
+     * verdict goes to the earlier human fetches of the burst, and to this
+     * one when its own verdict is human.
+     */
+    memset(v, 0, sizeof(*v));
+    if (burst != NULL) {
+        v->whole_burst = 1;
+        v->burst_cls = burst->cls;
+        snprintf(v->burst_rule, sizeof(v->burst_rule), "%s", burst->id);
+        snprintf(v->burst_reason, sizeof(v->burst_reason), "%s",
+                 burst->reason);
+        if (own == NULL || own->cls == STORE_HUMAN) {
+            own = burst;
+        }
+    }
+
+    if (own != NULL) {
+        v->cls = own->cls;
+        snprintf(v->rule, sizeof(v->rule), "%s", own->id);
+        snprintf(v->reason, sizeof(v->reason), "%s", own->reason);
+    } else {
+        v->cls = STORE_HUMAN;
+        snprintf(v->rule, sizeof(v->rule), "default");
+        snprintf(v->reason, sizeof(v->reason),
+                 "no rule matched: counted as a person");
+    }
 }
 
 

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include <netdb.h>
@@ -105,6 +106,61 @@ reply_json_error(struct MHD_Connection *conn, unsigned status,
 }
 
 
+/* X-Forwarded-For lines of one request, joined in order. */
+struct xff_join {
+    char buf[1024];
+    size_t len;
+    int too_long;
+};
+
+
+static enum MHD_Result
+xff_collect(void *cls, enum MHD_ValueKind kind, const char *key,
+            const char *value)
+{
+    struct xff_join *j = cls;
+    size_t n = strlen(value);
+
+    (void) kind;
+    if (strcasecmp(key, "X-Forwarded-For") != 0) {
+        return MHD_YES;
+    }
+    if (j->len + n + 2 > sizeof(j->buf)) {
+        j->too_long = 1;
+        return MHD_NO;
+    }
+    if (j->len > 0) {
+        j->buf[j->len++] = ',';
+    }
+    memcpy(j->buf + j->len, value, n + 1);
+    j->len += n;
+    return MHD_YES;
+}
+
+
+/*
+ * The client's address: the peer, or behind a trusted proxy the address
+ * X-Forwarded-For names.  A proxy may add its own header line rather than
+ * append to the client's, so every line counts, in order; a list too
+ * long to hold is not believed at all.
+ */
+static void
+client_addr(struct http_server *srv, struct MHD_Connection *conn,
+            const struct cidr_addr *peer, struct cidr_addr *out)
+{
+    struct xff_join j = { .len = 0, .too_long = 0 };
+
+    *out = *peer;
+    if (srv->n_trusted == 0) {
+        return;
+    }
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, xff_collect, &j);
+    if (j.len > 0 && !j.too_long) {
+        pixel_client_addr(peer, j.buf, srv->trusted, srv->n_trusted, out);
+    }
+}
+
+
 /* Queues the fetch: client network, User-Agent and Referer host. */
 static void
 record_fetch(struct http_server *srv, struct MHD_Connection *conn,
@@ -120,10 +176,7 @@ record_fetch(struct http_server *srv, struct MHD_Connection *conn,
         || cidr_addr_from_sockaddr(ci->client_addr, &peer) != 0) {
         pixel_addr_truncate(NULL, addr);
     } else {
-        pixel_client_addr(&peer,
-                          MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
-                              "X-Forwarded-For"),
-                          srv->trusted, srv->n_trusted, &client);
+        client_addr(srv, conn, &peer, &client);
         pixel_addr_truncate(&client, addr);
     }
     pixel_referer_host(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,

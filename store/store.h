@@ -141,10 +141,19 @@ struct store_fetch_facts {
 
 struct store_verdict {
     int cls;                        /* enum store_class */
-    int whole_burst;                /* rests on the burst: earlier fetches
-                                     * of the burst take this verdict */
     char rule[STORE_RULE_MAX];
     char reason[STORE_REASON_MAX];
+
+    /*
+     * Set when a burst rule holds for this fetch, whichever rule gave its
+     * own verdict: the earlier human fetches of the burst then take the
+     * burst verdict (burst_cls, burst_rule, burst_reason).  When these
+     * are left empty, the fetch's own verdict serves.
+     */
+    int whole_burst;
+    int burst_cls;
+    char burst_rule[STORE_RULE_MAX];
+    char burst_reason[STORE_REASON_MAX];
 };
 
 /* Fills *out for the fetch described by f.  Must not fail. */

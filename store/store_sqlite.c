@@ -1166,7 +1166,18 @@ judge(store_classify_fn *classify, void *ctx,
         v->cls = STORE_HUMAN;
     }
 
-    burst_cls = settle_class(v->cls, 0);
+    if (v->whole_burst && v->burst_rule[0] == '\0') {
+        v->burst_cls = v->cls;
+        memcpy(v->burst_rule, v->rule, sizeof(v->rule));
+        memcpy(v->burst_reason, v->reason, sizeof(v->reason));
+    }
+    v->burst_rule[STORE_RULE_MAX - 1] = '\0';
+    v->burst_reason[STORE_REASON_MAX - 1] = '\0';
+    if (v->burst_cls < 0 || v->burst_cls >= STORE_N_CLASSES) {
+        v->burst_cls = STORE_SCANNER;
+    }
+
+    burst_cls = settle_class(v->whole_burst ? v->burst_cls : v->cls, 0);
     v->cls = settle_class(v->cls, f->is_head);
     return burst_cls;
 }
@@ -1664,8 +1675,9 @@ relabel_burst(struct store *st, const struct fetch_job *j)
         || sqlite3_bind_text(s, 3, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
         || sqlite3_bind_text(s, 4, store_class_name(j->burst_cls), -1,
                              SQLITE_STATIC) != SQLITE_OK
-        || sqlite3_bind_text(s, 5, v->rule, -1, SQLITE_STATIC) != SQLITE_OK
-        || sqlite3_bind_text(s, 6, v->reason, -1, SQLITE_STATIC)
+        || sqlite3_bind_text(s, 5, v->burst_rule, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || sqlite3_bind_text(s, 6, v->burst_reason, -1, SQLITE_STATIC)
            != SQLITE_OK) {
         return bind_failed(st, s, "burst relabel");
     }
@@ -1971,6 +1983,8 @@ reclass_row(struct store *st, struct reclass *w,
         struct store_verdict b = v;
 
         b.cls = burst_cls;
+        memcpy(b.rule, v.burst_rule, sizeof(b.rule));
+        memcpy(b.reason, v.burst_reason, sizeof(b.reason));
         err = pending_add(st, w, r->addr, &b);
     }
     if (err != STORE_OK) {

@@ -15,6 +15,7 @@ import csv
 import http.client
 import ipaddress
 import os
+import socket
 import re
 import signal
 import subprocess
@@ -1141,6 +1142,19 @@ def forwarded_for_is_believed_only_from_a_trusted_proxy():
                  "IPv6 stored as its /48")
         check_eq(stored(b, {"X-Forwarded-For": "not-an-address"}, "X-6"),
                  "127.0.0.0", "a garbage X-Forwarded-For")
+
+        # A proxy that adds its own header line: every line counts, in
+        # order, so the client cannot pick its network with the first.
+        reg = register(b, "X-7", "fay@xff.test")
+        req = ("GET %s HTTP/1.1\r\nHost: x\r\nUser-Agent: %s\r\n"
+               "X-Forwarded-For: 17.58.100.4\r\n"
+               "X-Forwarded-For: 192.0.2.5\r\n"
+               "Connection: close\r\n\r\n" % (b.pixel_path(reg), MPP_UA))
+        with socket.create_connection((b.host, b.port), timeout=10) as c:
+            c.sendall(req.encode())
+            check(c.recv(12).startswith(b"HTTP/1.1 200"), "two-line fetch")
+        check_eq(wait(b, reg, 1)["fetches"][0]["addr"], "192.0.2.0",
+                 "the last line's hop, not the first line's")
 
 
 def serve_refuses_bad_rules_and_flags_before_creating_files():

@@ -222,7 +222,25 @@ shipped_rules_should_handle_bursts(const char *root)
     CHECK_STR(rule_for(r, "Mozilla/5.0 (Windows NT 5.1; rv:11.0) Gecko "
                        "Firefox/11.0 (via ggpht.com GoogleImageProxy)",
                        "66.249.84.0", 2, 5, "", &v), "gmail-proxy");
-    CHECK(v.cls == STORE_PROXY && v.whole_burst == 0);
+    CHECK(v.cls == STORE_PROXY);
+
+    /*
+     * The burst is judged whichever rule gives the fetch its own verdict,
+     * so the order of a gateway's fetches does not matter: the earlier
+     * human fetches take the burst verdict.
+     */
+    CHECK_STR(rule_for(r, "Barracuda Sentinel (EE)", "203.0.113.0", 1, 3,
+                       "", &v), "barracuda-ua");
+    CHECK(v.cls == STORE_SCANNER && v.whole_burst == 1);
+    CHECK(v.burst_cls == STORE_SCANNER);
+    CHECK_STR(v.burst_rule, "burst");
+    CHECK_STR(rule_for(r, "Mozilla/5.0", "203.0.113.0", 1, 3, "", &v),
+              "apple-bare-ua");
+    CHECK(v.cls == STORE_PRIVACY_PREFETCH && v.whole_burst == 1);
+    CHECK_STR(v.burst_rule, "burst");
+    CHECK_STR(rule_for(r, "Barracuda Sentinel (EE)", "203.0.113.0", 1, 2,
+                       "", &v), "barracuda-ua");
+    CHECK(v.whole_burst == 0);
     CHECK_STR(rule_for(r, "Mozilla/5.0", "17.58.100.0", 2, 4, "", &v),
               "apple-mpp");
     CHECK(v.cls == STORE_PRIVACY_PREFETCH);
@@ -320,9 +338,10 @@ parser_should_accept_crlf_and_a_last_line_without_end(void)
     CHECK_STR(v.reason, "wget");
     rules_free(r);
 
-    CHECK(load("", &r, err, sizeof(err)) == 0);
-    CHECK(rules_count(r) == 0);
-    rules_free(r);
+    /* A file with no rule would count every machine as a person. */
+    CHECK(load("", &r, err, sizeof(err)) == -1);
+    CHECK(strstr(err, "holds no rule") != NULL);
+    CHECK(load("# only a comment\n", &r, err, sizeof(err)) == -1);
 }
 
 
@@ -481,6 +500,7 @@ parser_should_bound_rules_and_lines(void)
     strcpy(line, "# ");
     memset(line + 2, 'c', 998);
     line[1000] = '\n';
+    strcpy(line + 1001, "x human : x\n");
     CHECK(load(line, &r, err, sizeof(err)) == 0);
     rules_free(r);
     line[1000] = 'c';

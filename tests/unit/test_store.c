@@ -1013,6 +1013,67 @@ test_verdict_settled(void)
  * change class and the message's counts and open times follow.  A row
  * that a higher rule labelled (here a privacy relay) keeps its class.
  */
+/*
+ * A classifier that judges the burst apart from the fetch's own rule, as
+ * server/classify.c does: the own verdict by User-Agent prefix, and a
+ * burst verdict when three clients share a network.
+ */
+static void
+classify_split(void *ctx, const struct store_fetch_facts *f,
+               struct store_verdict *v)
+{
+    int scan = strncmp(f->user_agent, "scan", 4) == 0;
+
+    (void) ctx;
+    v->cls = scan ? STORE_SCANNER : STORE_HUMAN;
+    snprintf(v->rule, sizeof(v->rule), scan ? "t-scan" : "t-default");
+    snprintf(v->reason, sizeof(v->reason), "own");
+    if (f->burst_clients >= 3) {
+        v->whole_burst = 1;
+        v->burst_cls = STORE_SCANNER;
+        snprintf(v->burst_rule, sizeof(v->burst_rule), "t-burst");
+        snprintf(v->burst_reason, sizeof(v->burst_reason), "burst");
+        if (!scan) {
+            v->cls = STORE_SCANNER;
+            snprintf(v->rule, sizeof(v->rule), "t-burst");
+        }
+    }
+}
+
+
+/*
+ * The fetch that completes a burst may be one a higher rule caught (a
+ * gateway naming itself): the earlier human fetches still take the
+ * burst verdict, so the order of a gateway's fetches does not matter.
+ */
+static void
+test_burst_order(void)
+{
+    enum { R = 1000000 };
+    struct store_write_result res;
+    struct store_fetch_rec v[3];
+    char path[256], text[TEXT_MAX];
+    struct store *st;
+    int64_t a;
+
+    db_path(path, sizeof(path), "burst-order");
+    st = open_store(path);
+    a = add_reg(st, "T1", "a@x.com", "x.com", "reply", 100, R);
+
+    v[0] = fetch_rec(a, R + 1000, "203.0.113.0", "human-a");
+    v[1] = fetch_rec(a, R + 1100, "203.0.113.0", "human-b");
+    v[2] = fetch_rec(a, R + 1200, "203.0.113.0", "scan-gw");
+    CHECK(store_fetches_write(st, v, 3, classify_split, NULL, &res)
+          == STORE_OK);
+    raw_text(path, "SELECT group_concat(x, ' ') FROM (SELECT class || ':'"
+             " || rule AS x FROM fetches ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "scanner:t-burst scanner:t-burst scanner:t-scan");
+    figures(path, a, text, sizeof(text));
+    CHECK(strncmp(text, "0,0,0,3,", 8) == 0);
+    store_close(st);
+}
+
+
 static void
 test_burst(void)
 {
@@ -2291,6 +2352,7 @@ main(void)
     test_class_counters();
     test_verdict_settled();
     test_burst();
+    test_burst_order();
     test_burst_over_cap();
     test_fetches_write_failure();
     test_fetches_write_busy();
