@@ -34,6 +34,7 @@
 #include "server/pixel.h"
 #include "server/static_files.h"
 #include "server/token.h"
+#include "server/workers.h"
 #include "store/writer.h"
 
 #define JSON_TYPE "application/json"
@@ -50,11 +51,40 @@
 /* What the first call decided about a request, kept in *req_cls. */
 enum route { ROUTE_PIXEL = 1, ROUTE_API, ROUTE_STATIC };
 
+/* Headers or query arguments copied for a worker thread. */
+#define KV_MAX 48
+
+struct kv_list {
+    size_t n;
+    char *key[KV_MAX];
+    char *value[KV_MAX];
+};
+
+/*
+ * One API request.  It is collected on the HTTP thread, then the
+ * connection is suspended and the request runs on a worker (reports can
+ * take a while); the worker resumes the connection and the HTTP thread
+ * sends the reply.  The worker reads only what was copied here.
+ */
+enum call_state { CALL_COLLECTING = 0, CALL_RUNNING, CALL_DONE };
+
 struct api_call {
     enum route route;               /* first, so any req_cls reads it */
+    enum call_state state;
     char *body;
     size_t len;                     /* bytes seen, capped at max + 1 */
+    struct http_server *srv;
+    struct MHD_Connection *conn;
+    const char *method;             /* the library's, valid until done */
+    const char *url;
+    int64_t now_ms;
+    struct kv_list headers;
+    struct kv_list args;
+    struct api_reply reply;         /* filled by the worker */
 };
+
+#define API_WORKERS 2
+#define API_QUEUE_MAX 256
 
 struct http_server {
     struct MHD_Daemon *daemon;
@@ -65,6 +95,7 @@ struct http_server {
     struct api *api;
     const struct cidr *trusted;
     size_t n_trusted;
+    struct workers *workers;        /* run API requests */
 };
 
 /* Markers for routes that need no per-request state; never written. */
@@ -217,17 +248,64 @@ handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
 }
 
 
+static enum MHD_Result
+kv_copy(void *cls, enum MHD_ValueKind kind, const char *key,
+        const char *value)
+{
+    struct kv_list *l = cls;
+
+    (void) kind;
+    if (l->n == KV_MAX || key == NULL) {
+        return l->n == KV_MAX ? MHD_NO : MHD_YES;
+    }
+    l->key[l->n] = strdup(key);
+    l->value[l->n] = strdup(value != NULL ? value : "");
+    if (l->key[l->n] == NULL || l->value[l->n] == NULL) {
+        free(l->key[l->n]);
+        free(l->value[l->n]);
+        return MHD_NO;
+    }
+    l->n++;
+    return MHD_YES;
+}
+
+
+static void
+kv_release(struct kv_list *l)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        free(l->key[i]);
+        free(l->value[i]);
+    }
+    l->n = 0;
+}
+
+
+/* First value of name; header names compare without case. */
+static const char *
+kv_find(const struct kv_list *l, const char *name, int nocase)
+{
+    for (size_t i = 0; i < l->n; i++) {
+        if ((nocase ? strcasecmp(l->key[i], name)
+                    : strcmp(l->key[i], name)) == 0) {
+            return l->value[i];
+        }
+    }
+    return NULL;
+}
+
+
 static const char *
 lookup_header(void *ctx, const char *name)
 {
-    return MHD_lookup_connection_value(ctx, MHD_HEADER_KIND, name);
+    return kv_find(&((struct api_call *) ctx)->headers, name, 1);
 }
 
 
 static const char *
 lookup_query(void *ctx, const char *name)
 {
-    return MHD_lookup_connection_value(ctx, MHD_GET_ARGUMENT_KIND, name);
+    return kv_find(&((struct api_call *) ctx)->args, name, 0);
 }
 
 
@@ -253,49 +331,101 @@ collect_body(struct api_call *call, const char *data, size_t size)
 }
 
 
-static enum MHD_Result
-handle_api(struct http_server *srv, struct MHD_Connection *conn,
-           const char *url, const char *method, struct api_call *call)
+/* Runs on a worker thread: answers the request, wakes its connection. */
+static void
+run_api_call(void *job)
 {
+    struct api_call *call = job;
     struct api_request req = {
-        .method = method, .path = url, .body = call->body,
-        .body_len = call->len, .now_ms = clock_now_ms(),
-        .header = lookup_header, .query = lookup_query, .ctx = conn
+        .method = call->method, .path = call->url, .body = call->body,
+        .body_len = call->len, .now_ms = call->now_ms,
+        .header = lookup_header, .query = lookup_query, .ctx = call
     };
-    struct api_reply reply;
+
+    api_handle(call->srv->api, &req, &call->reply);
+    call->state = CALL_DONE;
+    MHD_resume_connection(call->conn);
+}
+
+
+/* Sends the reply the worker made; the response takes over its body. */
+static enum MHD_Result
+send_api_reply(struct MHD_Connection *conn, struct api_call *call)
+{
+    struct api_reply *reply = &call->reply;
     struct MHD_Response *r;
     enum MHD_Result ret;
 
-    api_handle(srv->api, &req, &reply);
-
-    if (reply.body == NULL) {
+    if (reply->body == NULL) {
+        reply->len = 0;
         r = MHD_create_response_from_buffer(0, empty_body,
                                             MHD_RESPMEM_PERSISTENT);
     } else {
         r = MHD_create_response_from_buffer_with_free_callback(
-            reply.len, reply.body, free);
+            reply->len, reply->body, free);
     }
     if (r == NULL) {
-        free(reply.body);
         return MHD_NO;
     }
+    reply->body = NULL;
 
     MHD_add_response_header(r, MHD_HTTP_HEADER_CONTENT_TYPE,
-                            reply.content_type);
+                            reply->content_type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
-    if (reply.allow != NULL) {
-        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply.allow);
+    if (reply->allow != NULL) {
+        MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply->allow);
     }
-    if (reply.status == MHD_HTTP_UNAUTHORIZED) {
+    if (reply->status == MHD_HTTP_UNAUTHORIZED) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_WWW_AUTHENTICATE,
                                 "Bearer realm=\"beacon\"");
     }
-    log_msg(LOG_DEBUG, "api.request", "method=%s path=%s status=%u", method,
-            url, reply.status);
-    ret = MHD_queue_response(conn, reply.status, r);
+    log_msg(LOG_DEBUG, "api.request", "method=%s path=%s status=%u",
+            call->method, call->url, reply->status);
+    ret = MHD_queue_response(conn, reply->status, r);
     MHD_destroy_response(r);
     return ret;
+}
+
+
+static enum MHD_Result
+handle_api(struct http_server *srv, struct MHD_Connection *conn,
+           const char *url, const char *method, struct api_call *call)
+{
+    if (call->state == CALL_DONE) {
+        return send_api_reply(conn, call);
+    }
+
+    call->srv = srv;
+    call->conn = conn;
+    call->method = method;
+    call->url = url;
+    call->now_ms = clock_now_ms();
+    MHD_get_connection_values(conn, MHD_HEADER_KIND, kv_copy,
+                              &call->headers);
+    MHD_get_connection_values(conn, MHD_GET_ARGUMENT_KIND, kv_copy,
+                              &call->args);
+
+    /*
+     * Suspend first: the worker may resume before submit returns.  When
+     * the queue is full the reply is a 503, sent the same way: resumed
+     * here, answered on the next call.
+     */
+    call->state = CALL_RUNNING;
+    MHD_suspend_connection(conn);
+    if (workers_submit(srv->workers, call) != 0) {
+        static const char busy[] =
+            "{\"error\":\"busy: too many API requests waiting\"}";
+
+        call->reply = (struct api_reply) {
+            .status = MHD_HTTP_SERVICE_UNAVAILABLE,
+            .content_type = JSON_TYPE, .body = strdup(busy),
+            .len = sizeof(busy) - 1
+        };
+        call->state = CALL_DONE;
+        MHD_resume_connection(conn);
+    }
+    return MHD_YES;
 }
 
 
@@ -399,6 +529,9 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
     if (*req_cls != NULL && *(const enum route *) *req_cls == ROUTE_API) {
         struct api_call *call = *req_cls;
 
+        kv_release(&call->headers);
+        kv_release(&call->args);
+        free(call->reply.body);
         free(call->body);
         free(call);
     }
@@ -590,7 +723,8 @@ http_start(struct http_server **out, const struct http_config *cfg,
            char *err, size_t errlen)
 {
     struct http_server *srv;
-    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG;
+    unsigned flags = MHD_USE_EPOLL_INTERNAL_THREAD | MHD_USE_ERROR_LOG
+                     | MHD_ALLOW_SUSPEND_RESUME;
 
     *out = NULL;
     srv = calloc(1, sizeof(*srv));
@@ -604,6 +738,13 @@ http_start(struct http_server **out, const struct http_config *cfg,
     srv->api = cfg->api;
     srv->trusted = cfg->trusted;
     srv->n_trusted = cfg->n_trusted;
+
+    if (workers_start(&srv->workers, API_WORKERS, API_QUEUE_MAX,
+                      run_api_call, err, errlen) != 0) {
+        close(cfg->listen_fd);
+        http_stop(srv);
+        return -1;
+    }
 
     srv->gif = gif_response_new();
     if (srv->gif == NULL
@@ -646,9 +787,22 @@ http_stop(struct http_server *srv)
     if (srv == NULL) {
         return;
     }
+    /*
+     * The library must not stop with connections suspended: stop
+     * accepting, let the workers finish (each resumes its connection),
+     * then stop.  The listening socket is ours to close after that.
+     */
     if (srv->daemon != NULL) {
+        MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
+
+        workers_stop(srv->workers);
+        srv->workers = NULL;
         MHD_stop_daemon(srv->daemon);
+        if (fd != MHD_INVALID_SOCKET) {
+            close(fd);
+        }
     }
+    workers_stop(srv->workers);
     if (srv->gif != NULL) {
         MHD_destroy_response(srv->gif);
     }
