@@ -106,7 +106,8 @@ int store_class_parse(const char *s);
 
 /* Identical fetches (message, network, User-Agent) within this collapse. */
 #define STORE_COLLAPSE_MS 60000
-/* A burst: fetches from one network within this of registration. */
+/* A burst: fetches from one network within this of delivery (the
+ * message's first fetch of any class but internal). */
 #define STORE_BURST_MS 60000
 /* Rows kept per message unless store_set_fetch_rows_max() says else. */
 #define STORE_FETCH_ROWS_DEFAULT 100
@@ -134,9 +135,12 @@ struct store_fetch_facts {
                                      * never negative */
     unsigned burst_clients;         /* distinct User-Agents that fetched
                                      * this message from this network
-                                     * within STORE_BURST_MS of
-                                     * registration, this one included;
-                                     * 0 for a fetch after that window */
+                                     * within STORE_BURST_MS of delivery
+                                     * (the message's first fetch of any
+                                     * class but internal; this fetch
+                                     * when none came before it), this
+                                     * one included; 0 for a fetch after
+                                     * that window */
 };
 
 struct store_verdict {

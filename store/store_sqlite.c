@@ -197,6 +197,7 @@ enum stmt_id {
     S_CUSTOMER_UPSERT,
     S_MESSAGE_INSERT,
     S_FETCH_MESSAGE,
+    S_FIRST_DELIVERY,
     S_FETCH_BURST,
     S_FETCH_ADD_TO_RUN,
     S_FETCH_INSERT,
@@ -209,6 +210,7 @@ enum stmt_id {
     S_BURST_RELABEL,
     S_MESSAGE_RECOMPUTE,
     S_RECLASS_PAGE,
+    S_RECLASS_FIRST,
     S_RECLASS_SET,
     S_REPLY_CUSTOMER,
     S_REPLY_NEXT,
@@ -253,28 +255,45 @@ static const char *const stmt_sql[S_COUNT] = {
         " VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
 
     /* Everything a fetch of message ?1 from network ?2 is judged and
-     * placed by, in one read: the message's registration and row
-     * counts, and that network's rows (NULLs when it has none).  The
-     * burst and the run are worked out from these in C (net_burst(),
-     * find_run()) rather than by two more statements per fetch. */
+     * placed by, in one read: the message's registration, row counts,
+     * first delivery evidence and first reply (the delivery time
+     * comes from these two, see delivered_at()), and that network's
+     * rows (NULLs when it has none).  The burst and the run are worked
+     * out from these in C (net_burst(), find_run()) rather than by two
+     * more statements per fetch. */
     [S_FETCH_MESSAGE] =
-        "SELECT m.registered_at, m.rows_kept, m.not_kept, f.id, f.at,"
-        " f.last_at, f.user_agent, f.is_head, f.class"
+        "SELECT m.registered_at, m.rows_kept, m.not_kept, m.reached_at,"
+        " m.replied_at, f.id, f.at, f.last_at, f.user_agent, f.is_head,"
+        " f.class"
         " FROM messages AS m LEFT JOIN fetches AS f"
         "  ON f.message_id = m.id AND f.addr = ?2"
         " WHERE m.id = ?1",
 
+    /* The first fetch of any class but internal of message ?1 (NULL:
+     * none): among its rows when ?2, and among its fetches that made
+     * no row. */
+    [S_FIRST_DELIVERY] =
+        "SELECT min(t) FROM ("
+        " SELECT min(at) AS t FROM fetches"
+        "  WHERE ?2 AND message_id = ?1 AND class <> 'internal'"
+        " UNION ALL SELECT min(first_at) FROM burst_unkept"
+        "  WHERE message_id = ?1 AND class <> 'internal'"
+        " UNION ALL SELECT min(first_at) FROM fetch_overflow"
+        "  WHERE message_id = ?1 AND class <> 'internal')",
+
     /* The other User-Agents of the burst: rows of message ?1 from
-     * network ?3 in its window (at < ?2), recorded before (?5, ?6) in
-     * the (at, id) order, whose User-Agent is not this fetch's (?4); and
-     * when ?7, that network's fetches in the window that made no row. */
+     * network ?3 in its window (?8 <= at < ?2), recorded before (?5,
+     * ?6) in the (at, id) order, whose User-Agent is not this fetch's
+     * (?4); and when ?7, that network's fetches in the window that made
+     * no row. */
     [S_FETCH_BURST] =
         "SELECT count(DISTINCT ua) FROM ("
         " SELECT user_agent AS ua FROM fetches"
-        "  WHERE message_id = ?1 AND at < ?2 AND addr = ?3"
+        "  WHERE message_id = ?1 AND at >= ?8 AND at < ?2 AND addr = ?3"
         "   AND user_agent <> ?4 AND (at, id) < (?5, ?6)"
         " UNION ALL SELECT user_agent FROM burst_unkept"
-        "  WHERE ?7 AND message_id = ?1 AND addr = ?3 AND user_agent <> ?4)",
+        "  WHERE ?7 AND message_id = ?1 AND addr = ?3 AND user_agent <> ?4"
+        "   AND first_at < ?2 AND last_at >= ?8)",
 
     [S_FETCH_ADD_TO_RUN] =
         "UPDATE fetches SET count = count + 1, last_at = max(last_at, ?2)"
@@ -312,12 +331,14 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE (SELECT count(*) FROM burst_unkept WHERE message_id = ?1)"
         "  < ?7",
 
-    /* The human GET fetches of a burst that made no row take its
-     * verdict (see S_BURST_RELABEL for why only human ones). */
+    /* The human GET fetches of a burst (window ?5 <= at < ?4) that
+     * made no row take its verdict (see S_BURST_RELABEL for why only
+     * human ones). */
     [S_UNKEPT_RELABEL] =
         "UPDATE burst_unkept SET class = ?3"
         " WHERE message_id = ?1 AND addr = ?2 AND is_head = 0"
-        "  AND class = 'human' AND class <> ?3",
+        "  AND class = 'human' AND class <> ?3"
+        "  AND first_at < ?4 AND last_at >= ?5",
 
     /* One fetch of class ?2 at ?5 on message ?1; ?3 and ?4 say whether
      * it made a row or went over the cap.  The definitions: an open is
@@ -344,14 +365,14 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE id = ?1",
 
     /* The earlier human GET rows of a burst (message ?1, network ?3,
-     * window end ?2) take the verdict that rests on the burst.  Only
+     * window ?7 <= at < ?2) take the verdict that rests on the burst.  Only
      * human ones: a proxy, privacy relay or internal verdict came from a
      * rule ranked above any burst rule, and a burst must never eat a
      * Gmail proxy open. */
     [S_BURST_RELABEL] =
         "UPDATE fetches SET class = ?4, rule = ?5, reason = ?6"
-        " WHERE message_id = ?1 AND at < ?2 AND addr = ?3 AND is_head = 0"
-        "  AND class = 'human' AND class <> ?4",
+        " WHERE message_id = ?1 AND at >= ?7 AND at < ?2 AND addr = ?3"
+        "  AND is_head = 0 AND class = 'human' AND class <> ?4",
 
     /* Every figure of message ?1 rebuilt from its rows, the fetches that
      * made none, and its replies (?2 is a new reply time or NULL). */
@@ -388,12 +409,17 @@ static const char *const stmt_sql[S_COUNT] = {
 
     /* The next page of rows, walking backwards from (?1, ?2, ?3). */
     [S_RECLASS_PAGE] =
-        "SELECT f.id, f.message_id, f.at, f.is_head, f.addr, f.user_agent,"
-        " f.referer_host, f.secs, f.class, f.rule, f.reason,"
-        " m.registered_at"
-        " FROM fetches AS f JOIN messages AS m ON m.id = f.message_id"
-        " WHERE (f.message_id, f.at, f.id) < (?1, ?2, ?3)"
-        " ORDER BY f.message_id DESC, f.at DESC, f.id DESC LIMIT ?4",
+        "SELECT id, message_id, at, is_head, addr, user_agent,"
+        " referer_host, secs, class, rule, reason"
+        " FROM fetches WHERE (message_id, at, id) < (?1, ?2, ?3)"
+        " ORDER BY message_id DESC, at DESC, id DESC LIMIT ?4",
+
+    /* The rows of message ?1 before ?2, first first, as the page. */
+    [S_RECLASS_FIRST] =
+        "SELECT id, message_id, at, is_head, addr, user_agent,"
+        " referer_host, secs, class, rule, reason"
+        " FROM fetches WHERE message_id = ?1 AND at < ?2"
+        " ORDER BY at, id",
 
     [S_RECLASS_SET] =
         "UPDATE fetches SET class = ?2, rule = ?3, reason = ?4"
@@ -1114,14 +1140,21 @@ secs_since(int64_t at, int64_t registered)
 }
 
 
-/* The end of a message's burst window (excluded), saturated. */
-static int64_t
-burst_end(int64_t registered)
+/*
+ * A fetch at at's burst window, [*start, *end): it opens at the message's
+ * delivery, its first fetch of any class but internal (delivered,
+ * INT64_MAX when none was recorded before this one), or at this fetch
+ * when none came before it; it closes STORE_BURST_MS later, saturated.
+ * Limitation: a fetch written before an earlier one (out of time
+ * order) opened its window at itself, but reclassify, which sees the
+ * message's first delivery among all its rows, opens it at that one.
+ */
+static void
+burst_window(int64_t delivered, int64_t at, int64_t *start, int64_t *end)
 {
-    if (registered > INT64_MAX - STORE_BURST_MS) {
-        return INT64_MAX;
-    }
-    return registered + STORE_BURST_MS;
+    *start = delivered < at ? delivered : at;
+    *end = *start > INT64_MAX - STORE_BURST_MS ? INT64_MAX
+           : *start + STORE_BURST_MS;
 }
 
 
@@ -1185,7 +1218,7 @@ judge(store_classify_fn *classify, void *ctx,
 
 /*
  * Sets f->burst_clients for a fetch of message_id in its burst window
- * (before window_end): the distinct User-Agents from its network, its
+ * (win[0] <= at < win[1]): the distinct User-Agents from its network, its
  * own included, among the message's rows and its fetches in the window
  * that made no row (burst_unkept), all recorded before it; or, for a
  * stored row (before[] is its (at, id) pair), among the rows before it,
@@ -1194,7 +1227,7 @@ judge(store_classify_fn *classify, void *ctx,
  * new clients without a row add to no burst.
  */
 static int
-count_burst(struct store *st, int64_t message_id, int64_t window_end,
+count_burst(struct store *st, int64_t message_id, const int64_t win[2],
             const int64_t before[2], struct store_fetch_facts *f)
 {
     const int64_t after_all[2] = { INT64_MAX, INT64_MAX };
@@ -1206,7 +1239,8 @@ count_burst(struct store *st, int64_t message_id, int64_t window_end,
     }
     before = before != NULL ? before : after_all;
     if (sqlite3_bind_int64(s, 1, message_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, window_end) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, win[1]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 8, win[0]) != SQLITE_OK
         || sqlite3_bind_text(s, 3, f->network, -1, SQLITE_STATIC)
            != SQLITE_OK
         || sqlite3_bind_text(s, 4, f->user_agent, -1, SQLITE_STATIC)
@@ -1222,6 +1256,36 @@ count_burst(struct store *st, int64_t message_id, int64_t window_end,
         rc = STORE_OK;
     } else {
         rc = fail(st, rc, "burst");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/*
+ * Sets *at to the first fetch of any class but internal of message_id:
+ * among its fetches that made no row, and among its rows when with_rows;
+ * INT64_MAX when there is none.
+ */
+static int
+first_delivery(struct store *st, int64_t message_id, int with_rows,
+               int64_t *at)
+{
+    sqlite3_stmt *s = st->stmt[S_FIRST_DELIVERY];
+    int rc;
+
+    if (sqlite3_bind_int64(s, 1, message_id) != SQLITE_OK
+        || sqlite3_bind_int(s, 2, with_rows) != SQLITE_OK) {
+        return bind_failed(st, s, "delivery");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *at = sqlite3_column_type(s, 0) == SQLITE_NULL
+              ? INT64_MAX : sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else {
+        rc = fail(st, rc, "delivery");
     }
     finish(s);
     return rc;
@@ -1259,7 +1323,7 @@ struct fetch_job {
     char referer_host[STORE_REFERER_MAX];
     int64_t rows_kept;
     int64_t not_kept;
-    int64_t window_end;
+    int64_t window[2];              /* its burst window, [start, end) */
     struct store_fetch_facts facts;
     struct store_verdict verdict;
     int burst_cls;
@@ -1277,8 +1341,8 @@ enum placement {
 static int
 net_push(struct store *st, sqlite3_stmt *s)
 {
-    const char *ua = (const char *) sqlite3_column_text(s, 6);
-    const char *cls = (const char *) sqlite3_column_text(s, 8);
+    const char *ua = (const char *) sqlite3_column_text(s, 8);
+    const char *cls = (const char *) sqlite3_column_text(s, 10);
     struct net_row *r;
 
     if (st->n_net == st->cap_net) {
@@ -1293,22 +1357,47 @@ net_push(struct store *st, sqlite3_stmt *s)
     }
 
     r = &st->net[st->n_net++];
-    r->id = sqlite3_column_int64(s, 3);
-    r->at = sqlite3_column_int64(s, 4);
-    r->last_at = sqlite3_column_int64(s, 5);
+    r->id = sqlite3_column_int64(s, 5);
+    r->at = sqlite3_column_int64(s, 6);
+    r->last_at = sqlite3_column_int64(s, 7);
     copy_field(r->user_agent, sizeof(r->user_agent), ua);
-    r->is_head = sqlite3_column_int(s, 7);
+    r->is_head = sqlite3_column_int(s, 9);
     r->cls = cls != NULL ? store_class_parse(cls) : -1;
     return 0;
 }
 
 
 /*
+ * The message's first fetch of any class but internal, from its
+ * reached_at and replied_at in the message row under the cursor of s
+ * (columns 3 and 4): reached_at is the earlier of that fetch and the
+ * first reply, kept exact by every write.  INT64_MAX when it has none;
+ * -1 when only first_delivery() can tell (a reply came first).
+ */
+static int64_t
+delivered_at(sqlite3_stmt *s)
+{
+    int64_t reached = sqlite3_column_int64(s, 3);
+
+    if (sqlite3_column_type(s, 3) == SQLITE_NULL) {
+        return INT64_MAX;
+    }
+    if (sqlite3_column_type(s, 4) == SQLITE_NULL
+        || reached < sqlite3_column_int64(s, 4)) {
+        return reached;
+    }
+    return -1;
+}
+
+
+/*
  * Reads the fetch's message and its network's rows (st->net).  Sets
- * *registered; STORE_NOTFOUND when there is no such message.
+ * *registered and *delivered (see delivered_at()); STORE_NOTFOUND when
+ * there is no such message.
  */
 static int
-read_message(struct store *st, struct fetch_job *j, int64_t *registered)
+read_message(struct store *st, struct fetch_job *j, int64_t *registered,
+             int64_t *delivered)
 {
     sqlite3_stmt *s = st->stmt[S_FETCH_MESSAGE];
     int found;
@@ -1327,9 +1416,10 @@ read_message(struct store *st, struct fetch_job *j, int64_t *registered)
         *registered = sqlite3_column_int64(s, 0);
         j->rows_kept = sqlite3_column_int64(s, 1);
         j->not_kept = sqlite3_column_int64(s, 2);
+        *delivered = delivered_at(s);
     }
     for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
-        if (sqlite3_column_type(s, 3) != SQLITE_NULL
+        if (sqlite3_column_type(s, 5) != SQLITE_NULL
             && net_push(st, s) != 0) {
             set_err(st, "fetch: out of memory");
             finish(s);
@@ -1352,6 +1442,7 @@ load_job(struct store *st, const struct store_fetch_rec *rec,
          struct fetch_job *j)
 {
     int64_t registered = 0;
+    int64_t delivered = INT64_MAX;
     int rc;
 
     j->message_id = rec->message_id;
@@ -1359,12 +1450,15 @@ load_job(struct store *st, const struct store_fetch_rec *rec,
     copy_field(j->addr, sizeof(j->addr), rec->addr);
     copy_field(j->user_agent, sizeof(j->user_agent), rec->user_agent);
     copy_field(j->referer_host, sizeof(j->referer_host), rec->referer_host);
-    rc = read_message(st, j, &registered);
+    rc = read_message(st, j, &registered, &delivered);
+    if (rc == STORE_OK && delivered < 0) {
+        rc = first_delivery(st, j->message_id, 1, &delivered);
+    }
     if (rc != STORE_OK) {
         return rc;
     }
 
-    j->window_end = burst_end(registered);
+    burst_window(delivered, j->at, &j->window[0], &j->window[1]);
     j->facts.is_head = rec->is_head != 0;
     j->facts.user_agent = j->user_agent;
     j->facts.network = j->addr;
@@ -1372,6 +1466,14 @@ load_job(struct store *st, const struct store_fetch_rec *rec,
     j->facts.secs_since_send = secs_since(rec->at_ms, registered);
     j->facts.burst_clients = 0;
     return STORE_OK;
+}
+
+
+/* at lies in the fetch's burst window. */
+static int
+in_window(const struct fetch_job *j, int64_t at)
+{
+    return at >= j->window[0] && at < j->window[1];
 }
 
 
@@ -1387,19 +1489,18 @@ net_burst(struct store *st, struct fetch_job *j)
     unsigned n = 1;
 
     if (j->not_kept != 0) {
-        return count_burst(st, j->message_id, j->window_end, NULL,
-                           &j->facts);
+        return count_burst(st, j->message_id, j->window, NULL, &j->facts);
     }
     for (size_t i = 0; i < st->n_net; i++) {
         const struct net_row *r = &st->net[i];
         size_t k = 0;
 
-        if (r->at >= j->window_end
+        if (!in_window(j, r->at)
             || strcmp(r->user_agent, j->user_agent) == 0) {
             continue;
         }
         /* Counted already when an earlier qualifying row has it. */
-        while (k < i && (st->net[k].at >= j->window_end
+        while (k < i && (!in_window(j, st->net[k].at)
                          || strcmp(st->net[k].user_agent,
                                    r->user_agent) != 0)) {
             k++;
@@ -1570,7 +1671,7 @@ add_overflow(struct store *st, const struct fetch_job *j)
     int added = 0;
     int rc;
 
-    if (j->at < j->window_end) {
+    if (j->at < j->window[1]) {
         rc = add_unkept(st, j, &added);
         if (rc != STORE_OK || added) {
             return rc;
@@ -1645,7 +1746,9 @@ relabel_unkept(struct store *st, const struct fetch_job *j, int *changed)
     if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
         || sqlite3_bind_text(s, 2, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
         || sqlite3_bind_text(s, 3, store_class_name(j->burst_cls), -1,
-                             SQLITE_STATIC) != SQLITE_OK) {
+                             SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 4, j->window[1]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 5, j->window[0]) != SQLITE_OK) {
         return bind_failed(st, s, "burst relabel");
     }
     rc = step_done(st, s, "burst relabel");
@@ -1667,11 +1770,12 @@ relabel_burst(struct store *st, const struct fetch_job *j)
     int changed = 0;
     int rc;
 
-    if (!v->whole_burst || j->at >= j->window_end) {
+    if (!v->whole_burst || j->at >= j->window[1]) {
         return STORE_OK;
     }
     if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, j->window_end) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, j->window[1]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 7, j->window[0]) != SQLITE_OK
         || sqlite3_bind_text(s, 3, j->addr, -1, SQLITE_STATIC) != SQLITE_OK
         || sqlite3_bind_text(s, 4, store_class_name(j->burst_cls), -1,
                              SQLITE_STATIC) != SQLITE_OK
@@ -1709,7 +1813,7 @@ write_fetch(struct store *st, const struct store_fetch_rec *rec,
         res->unknown++;
         return STORE_OK;
     }
-    if (rc == STORE_OK && j.at < j.window_end) {
+    if (rc == STORE_OK && j.at < j.window[1]) {
         rc = net_burst(st, &j);
     }
     if (rc != STORE_OK) {
@@ -1784,7 +1888,6 @@ struct stored_fetch {
     int64_t message_id;
     int64_t at;
     int64_t secs;
-    int64_t registered_at;
     int is_head;
     int cls;
     char addr[STORE_ADDR_MAX];
@@ -1797,6 +1900,7 @@ struct stored_fetch {
 /* A whole_burst verdict met on a network, for the rows before it. */
 struct burst_verdict {
     char addr[STORE_ADDR_MAX];
+    int64_t window[2];              /* its burst window, [start, end) */
     struct store_verdict v;         /* settled for a GET */
 };
 
@@ -1816,6 +1920,7 @@ struct reclass {
     struct stored_fetch *page;      /* RECLASS_PAGE rows */
     size_t n_page;
     int64_t message_id;             /* the message walked, 0: none yet */
+    int64_t delivered;              /* its delivery (see reclass_start) */
     int dirty;                      /* a row of it changed class */
     struct burst_verdict *pending;
     size_t n_pending;
@@ -1825,7 +1930,7 @@ struct reclass {
 };
 
 
-/* Copies the current row of the page statement s into r. */
+/* Copies the current row of the page statement s (or alike) into r. */
 static void
 read_stored(sqlite3_stmt *s, struct stored_fetch *r)
 {
@@ -1845,7 +1950,6 @@ read_stored(sqlite3_stmt *s, struct stored_fetch *r)
                (const char *) sqlite3_column_text(s, 9));
     copy_field(r->reason, sizeof(r->reason),
                (const char *) sqlite3_column_text(s, 10));
-    r->registered_at = sqlite3_column_int64(s, 11);
 }
 
 
@@ -1878,12 +1982,16 @@ read_page(struct store *st, struct reclass *w, const int64_t key[3])
 }
 
 
+/* The whole_burst verdict of network addr whose window holds at. */
 static const struct store_verdict *
-pending_find(const struct reclass *w, const char *addr)
+pending_find(const struct reclass *w, const char *addr, int64_t at)
 {
     for (size_t i = 0; i < w->n_pending; i++) {
-        if (strcmp(w->pending[i].addr, addr) == 0) {
-            return &w->pending[i].v;
+        const struct burst_verdict *p = &w->pending[i];
+
+        if (at >= p->window[0] && at < p->window[1]
+            && strcmp(p->addr, addr) == 0) {
+            return &p->v;
         }
     }
     return NULL;
@@ -1897,7 +2005,7 @@ pending_find(const struct reclass *w, const char *addr)
  */
 static int
 pending_add(struct store *st, struct reclass *w, const char *addr,
-            const struct store_verdict *v)
+            const int64_t window[2], const struct store_verdict *v)
 {
     struct burst_verdict *p;
     size_t cap;
@@ -1915,6 +2023,8 @@ pending_add(struct store *st, struct reclass *w, const char *addr,
 
     p = &w->pending[w->n_pending++];
     copy_field(p->addr, sizeof(p->addr), addr);
+    p->window[0] = window[0];
+    p->window[1] = window[1];
     p->v = *v;
     return STORE_OK;
 }
@@ -1950,42 +2060,108 @@ update_row(struct store *st, struct reclass *w, const struct stored_fetch *r,
 
 /*
  * Classifies row r again from its stored evidence, its burst recomputed
- * from the rows before it, and stores its final verdict (see struct
- * reclass).
+ * from the rows before it in the window that delivered (the message's
+ * delivery, as in burst_window()) gives it: sets win, *v and *burst_cls
+ * (see judge()).
  */
 static int
-reclass_row(struct store *st, struct reclass *w,
-            const struct stored_fetch *r)
+judge_row(struct store *st, const struct reclass *w,
+          const struct stored_fetch *r, int64_t delivered, int64_t win[2],
+          struct store_verdict *v, int *burst_cls)
 {
     struct store_fetch_facts f = {
         r->is_head, r->user_agent, r->addr, r->referer_host, r->secs, 0
     };
     const int64_t before[2] = { r->at, r->id };
-    const struct store_verdict *later = NULL;
-    struct store_verdict v;
-    int64_t end = burst_end(r->registered_at);
-    int burst_cls;
     int err = STORE_OK;
 
-    if (r->at < end) {
-        err = count_burst(st, r->message_id, end, before, &f);
+    burst_window(delivered, r->at, &win[0], &win[1]);
+    if (r->at < win[1]) {
+        err = count_burst(st, r->message_id, win, before, &f);
     }
+    if (err == STORE_OK) {
+        *burst_cls = judge(w->classify, w->ctx, &f, v);
+    }
+    return err;
+}
+
+
+/*
+ * Sets w->delivered for message_id as the live writes saw it: its first
+ * fetch of any class but internal, by the new verdicts.  A row is judged
+ * on the rows before it and every row was written before any fetch that
+ * made none, so the rows are judged first to last until one is not
+ * internal, each in the window that opens at itself (none before it was
+ * delivery); the fetches that made no row keep their class.  Usually the
+ * first row settles it.
+ */
+static int
+reclass_start(struct store *st, struct reclass *w, int64_t message_id)
+{
+    sqlite3_stmt *s = st->stmt[S_RECLASS_FIRST];
+    struct stored_fetch r;
+    struct store_verdict v;
+    int64_t win[2];
+    int burst_cls;
+    int err;
+    int step;
+
+    err = first_delivery(st, message_id, 0, &w->delivered);
+    if (err != STORE_OK) {
+        return err;
+    }
+    if (sqlite3_bind_int64(s, 1, message_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, w->delivered) != SQLITE_OK) {
+        return bind_failed(st, s, "reclassify");
+    }
+
+    while (err == STORE_OK && (step = sqlite3_step(s)) == SQLITE_ROW) {
+        read_stored(s, &r);
+        err = judge_row(st, w, &r, w->delivered, win, &v, &burst_cls);
+        if (err == STORE_OK && v.cls != STORE_INTERNAL) {
+            w->delivered = r.at;
+            step = SQLITE_DONE;
+            break;
+        }
+    }
+    if (err == STORE_OK && step != SQLITE_DONE) {
+        err = fail(st, step, "reclassify");
+    }
+    finish(s);
+    return err;
+}
+
+
+/*
+ * Classifies row r again (judge_row()) and stores its final verdict (see
+ * struct reclass).
+ */
+static int
+reclass_row(struct store *st, struct reclass *w,
+            const struct stored_fetch *r)
+{
+    const struct store_verdict *later = NULL;
+    struct store_verdict v;
+    int64_t win[2];
+    int burst_cls;
+    int err;
+
+    err = judge_row(st, w, r, w->delivered, win, &v, &burst_cls);
     if (err != STORE_OK) {
         return err;
     }
 
-    burst_cls = judge(w->classify, w->ctx, &f, &v);
     w->rows++;
-    if (r->at < end) {
-        later = pending_find(w, r->addr);
+    if (r->at < win[1]) {
+        later = pending_find(w, r->addr, r->at);
     }
-    if (later == NULL && v.whole_burst && r->at < end) {
+    if (later == NULL && v.whole_burst && r->at < win[1]) {
         struct store_verdict b = v;
 
         b.cls = burst_cls;
         memcpy(b.rule, v.burst_rule, sizeof(b.rule));
         memcpy(b.reason, v.burst_reason, sizeof(b.reason));
-        err = pending_add(st, w, r->addr, &b);
+        err = pending_add(st, w, r->addr, win, &b);
     }
     if (err != STORE_OK) {
         return err;
@@ -2034,6 +2210,9 @@ reclass_walk(struct store *st, struct reclass *w)
             if (r->message_id != w->message_id) {
                 err = end_message(st, w);
                 w->message_id = r->message_id;
+                if (err == STORE_OK) {
+                    err = reclass_start(st, w, r->message_id);
+                }
             }
             if (err == STORE_OK) {
                 err = reclass_row(st, w, r);

@@ -26,8 +26,9 @@
 #define MAX_ROWS 16
 #define TEXT_MAX 600
 
-/* Fetches at or after this are past every test message's burst window
- * (registered at REG, the window is STORE_BURST_MS). */
+/* Registration time of add()'s messages, and a time past the burst
+ * window of a fetch at REG (the window is STORE_BURST_MS from the
+ * message's first fetch of any class but internal). */
 #define REG 42
 #define LATE 100000
 
@@ -664,8 +665,9 @@ test_fetches_write(void)
              " || '|' || secs || '|' || is_head || '|' || class || '|'"
              " || rule || '|' || reason FROM fetches WHERE message_id = 2",
              text, sizeof(text));
+    /* Its message's first fetch: it opens its own burst window. */
     CHECK_STR(text, "2001:db8:1::|proxy/1|mail.x.com|499|0|proxy|t-proxy|"
-              "secs=499 burst=0");
+              "secs=499 burst=1");
     raw_text(path, "SELECT is_head || '|' || class || '|' || rule"
              " FROM fetches WHERE at = 150000", text, sizeof(text));
     CHECK_STR(text, "1|head_probe|t-head");
@@ -708,14 +710,14 @@ test_fetches_write(void)
 /*
  * secs_since_send counts from registration by the server's clock, never
  * from sent_at, and is never negative; burst_clients is 0 from the end
- * of the window on.
+ * of the window on, STORE_BURST_MS after the first fetch (here R - 5000).
  */
 static void
 test_secs_and_window(void)
 {
     enum { R = 10000000 };
     static const int64_t after[] = {
-        -5000, 999, 1000, 59999, 60000, 3600000,
+        -5000, 999, 1000, 54999, 55000, 3600000,
     };
     char path[256];
     char text[TEXT_MAX];
@@ -738,10 +740,10 @@ test_secs_and_window(void)
     raw_text(path, "SELECT group_concat(reason, ';') FROM (SELECT reason"
              " FROM fetches ORDER BY at)", text, sizeof(text));
     CHECK_STR(text, "secs=0 burst=1;secs=0 burst=1;secs=1 burst=1;"
-              "secs=59 burst=1;secs=60 burst=0;secs=3600 burst=0");
+              "secs=54 burst=1;secs=55 burst=0;secs=3600 burst=0");
     raw_text(path, "SELECT group_concat(secs, ',') FROM (SELECT secs"
              " FROM fetches ORDER BY at)", text, sizeof(text));
-    CHECK_STR(text, "0,0,1,59,60,3600");
+    CHECK_STR(text, "0,0,1,54,55,3600");
 
     /* The extremes of the clock: no overflow either way. */
     far = add_reg(st, "T2", "a@x.com", "x.com", "reply", 0, INT64_MIN);
@@ -835,10 +837,14 @@ test_rows_cap(void)
 
     db_path(path, sizeof(path), "cap");
     st = open_store(path);
-    store_set_fetch_rows_max(st, 3);
+    store_set_fetch_rows_max(st, 4);
     a = add(st, "T1", "a@x.com", "x.com", "reply", 100);
     b = add(st, "T2", "b@x.com", "x.com", "reply", 100);
     c = add(st, "T3", "c@x.com", "x.com", "reply", 100);
+
+    /* Delivered long before: the fetches below are past its burst
+     * window, so they go to fetch_overflow and make no burst. */
+    CHECK(fetch1(st, a, T0 - LATE, "198.51.100.0", "mpp-0") == STORE_OK);
 
     for (int i = 0; i < 5; i++) {
         snprintf(ua, sizeof(ua), "human-%d", i + 1);
@@ -850,21 +856,24 @@ test_rows_cap(void)
     CHECK(write_v(st, v, 8, &res) == STORE_OK);
     CHECK(res.not_kept == 4 && res.collapsed == 1 && res.unknown == 0);
     rows_of(path, a, text, sizeof(text));
-    CHECK_STR(text, "human:2:1001000-1006000 human:1:1002000-1002000"
+    CHECK_STR(text, "privacy_prefetch:1:900000-900000"
+              " human:2:1001000-1006000 human:1:1002000-1002000"
               " human:1:1003000-1003000");
     figures(path, a, text, sizeof(text));
-    CHECK_STR(text, "6,0,0,2,0,0|3,4|1001000,1006000,1000500,-");
+    CHECK_STR(text, "6,0,1,2,0,0|4,4|1001000,1006000,900000,-");
     raw_text(path, "SELECT group_concat(x, ' ') FROM (SELECT class || ':'"
              " || count || ':' || first_at || '-' || last_at AS x"
              " FROM fetch_overflow WHERE message_id = 1 ORDER BY class)",
              text, sizeof(text));
     CHECK_STR(text, "human:2:1004000-1005000 scanner:2:1000500-1007000");
 
-    /* An open only counted still opens the message. */
+    /* An open only counted still opens the message (from a network of
+     * its own: three scanners of one network make a burst). */
+    store_set_fetch_rows_max(st, 3);
     v[0] = fetch_rec(b, T0 + 1, "192.0.2.0", "scan-a");
     v[1] = fetch_rec(b, T0 + 2, "192.0.2.0", "scan-b");
     v[2] = fetch_rec(b, T0 + 3, "192.0.2.0", "scan-c");
-    v[3] = fetch_rec(b, T0 + 100, "192.0.2.0", "human-z");
+    v[3] = fetch_rec(b, T0 + 100, "198.51.100.0", "human-z");
     CHECK(write_v(st, v, 4, &res) == STORE_OK);
     CHECK(res.not_kept == 1);
     figures(path, b, text, sizeof(text));
@@ -880,8 +889,10 @@ test_rows_cap(void)
 
 
 /*
- * 10,000 fetches of one URL: distinct clients fill the default cap and
- * are counted past it; one client replaying collapses into one row.
+ * 10,000 fetches of one URL: distinct clients of one network fill the
+ * default cap and are counted past it (all within a minute of the first:
+ * one burst, every fetch scanner); one client replaying collapses into
+ * one row.
  */
 static void
 test_replay(void)
@@ -919,7 +930,10 @@ test_replay(void)
     CHECK(raw_int(path, "SELECT count(*) FROM fetches WHERE message_id = 1")
           == STORE_FETCH_ROWS_DEFAULT);
     figures(path, a, text, sizeof(text));
-    CHECK_STR(text, "10000,0,0,0,0,0|100,9900|1000000,1009999,1000000,-");
+    CHECK_STR(text, "0,0,0,10000,0,0|100,9900|-,-,1000000,-");
+    CHECK(raw_int(path, "SELECT count(*) FROM burst_unkept") == 100);
+    CHECK(raw_int(path, "SELECT count FROM fetch_overflow"
+                  " WHERE class = 'scanner'") == 9800);
     rows_of(path, b, text, sizeof(text));
     CHECK_STR(text, "human:10000:1000000-1049995");
     free(v);
@@ -1231,6 +1245,154 @@ test_burst_over_cap(void)
 
 
 /* A batch that fails half-way leaves no trace, and can be retried. */
+/* The test rules, with the team's own client: "team" is internal. */
+static void
+classify_team(void *ctx, const struct store_fetch_facts *f,
+              struct store_verdict *v)
+{
+    classify_test(ctx, f, v);
+    if (strncmp(f->user_agent, "team", 4) == 0) {
+        v->cls = STORE_INTERNAL;
+        snprintf(v->rule, sizeof(v->rule), "t-team");
+    }
+}
+
+
+/* Three gateway clients of 203.0.113.0 fetch message id from at on. */
+static int
+gateway(struct store *st, int64_t id, int64_t at)
+{
+    struct store_fetch_rec v[3];
+
+    v[0] = fetch_rec(id, at, "203.0.113.0", "gw-a");
+    v[1] = fetch_rec(id, at + 400, "203.0.113.0", "gw-b");
+    v[2] = fetch_rec(id, at + 800, "203.0.113.0", "gw-c");
+    return write_v(st, v, 3, NULL);
+}
+
+
+/* Every fetch row: message, class, rule and reason, in order. */
+static void
+all_rows(const char *path, char *out, size_t len)
+{
+    raw_text(path, "SELECT group_concat(x, ';') FROM (SELECT message_id"
+             " || ':' || class || ':' || rule || ':' || reason AS x"
+             " FROM fetches ORDER BY message_id, at, id)", out, len);
+}
+
+
+/*
+ * The burst window opens at delivery, the message's first fetch of any
+ * class but internal, not at registration: a gateway that scans mail a
+ * provider deferred still makes a burst.  A customer reply is not a
+ * fetch and opens no window.  Reclassifying judges the same way, with
+ * the new verdicts deciding which fetch was the first delivery.
+ */
+static void
+test_burst_from_delivery(void)
+{
+    enum { R = 1000000, LATER = 600000, HOUR = 3600000 };
+    char path[256];
+    char text[TEXT_MAX];
+    char live[5][200];
+    char live_rows[2000];
+    char rows_now[2000];
+    struct store *st;
+    int64_t m[5], rows = 0, changed = 0, marked = 0;
+
+    db_path(path, sizeof(path), "burst-delivery");
+    st = open_store(path);
+    for (int i = 0; i < 5; i++) {
+        char ticket[8];
+
+        snprintf(ticket, sizeof(ticket), "B%d", i + 1);
+        m[i] = add_reg(st, ticket, "d@x.com", "x.com", "reply", 100, R);
+    }
+
+    /* m1: first fetched 10 minutes after registration, by three
+     * clients of one network within a second: one burst. */
+    CHECK(gateway(st, m[0], R + LATER) == STORE_OK);
+    rows_of(path, m[0], text, sizeof(text));
+    CHECK_STR(text, "scanner:1:1600000-1600000 scanner:1:1600400-1600400"
+              " scanner:1:1600800-1600800");
+    raw_text(path, "SELECT group_concat(rule || ',' || reason, ';') FROM"
+             " (SELECT rule, reason FROM fetches WHERE message_id = 1"
+             " ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "t-burst,secs=600 burst=3;t-burst,secs=600 burst=3;"
+              "t-burst,secs=600 burst=3");
+    figures(path, m[0], text, sizeof(text));
+    CHECK_STR(text, "0,0,0,3,0,0|3,0|-,-,1600000,-");
+
+    /* m2: the same clients an hour after its first fetch: no burst. */
+    CHECK(fetch1(st, m[1], R + LATER, "192.0.2.0", "human-1") == STORE_OK);
+    CHECK(gateway(st, m[1], R + LATER + HOUR) == STORE_OK);
+    raw_text(path, "SELECT group_concat(class || ',' || reason, ';') FROM"
+             " (SELECT class, reason FROM fetches WHERE message_id = 2"
+             " ORDER BY at)", text, sizeof(text));
+    CHECK_STR(text, "human,secs=600 burst=1;human,secs=4200 burst=0;"
+              "human,secs=4200 burst=0;human,secs=4200 burst=0");
+    figures(path, m[1], text, sizeof(text));
+    CHECK_STR(text, "4,0,0,0,0,0|4,0|1600000,5200800,1600000,-");
+
+    /* m3: the team's own view first: it opens no window. */
+    CHECK(fetch1(st, m[2], R + 1000, "10.9.0.0", "int-1") == STORE_OK);
+    CHECK(gateway(st, m[2], R + LATER) == STORE_OK);
+    figures(path, m[2], text, sizeof(text));
+    CHECK_STR(text, "0,0,0,3,1,0|4,0|-,-,1600000,-");
+
+    /* m4: a customer reply first: not a fetch, it opens no window. */
+    CHECK(store_reply_record(st, "B4", "d@x.com", R + 500, &marked)
+          == STORE_OK && marked == 1);
+    CHECK(gateway(st, m[3], R + LATER) == STORE_OK);
+    figures(path, m[3], text, sizeof(text));
+    CHECK_STR(text, "0,0,0,3,0,0|3,0|1000500,1000500,1000500,1000500");
+
+    /* m5: a fetch the test rules call human opens the window, so the
+     * gateway 10 minutes later is no burst... */
+    CHECK(fetch1(st, m[4], R + 1000, "10.8.0.0", "team-1") == STORE_OK);
+    CHECK(gateway(st, m[4], R + LATER) == STORE_OK);
+    figures(path, m[4], text, sizeof(text));
+    CHECK_STR(text, "4,0,0,0,0,0|4,0|1001000,1600800,1001000,-");
+
+    /* The rules that wrote the rows find nothing to change. */
+    for (int i = 0; i < 5; i++) {
+        figures(path, m[i], live[i], sizeof(live[i]));
+    }
+    all_rows(path, live_rows, sizeof(live_rows));
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 18 && changed == 0);
+    all_rows(path, rows_now, sizeof(rows_now));
+    CHECK_STR(rows_now, live_rows);
+    for (int i = 0; i < 5; i++) {
+        figures(path, m[i], text, sizeof(text));
+        CHECK_STR(text, live[i]);
+    }
+
+    /* ...until the rules call it the team's view: then the window
+     * opens at the gateway's first fetch, as it did for m3. */
+    CHECK(store_reclassify(st, classify_team, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 18 && changed == 4);
+    figures(path, m[4], text, sizeof(text));
+    CHECK_STR(text, "0,0,0,3,1,0|4,0|-,-,1600000,-");
+    for (int i = 0; i < 4; i++) {
+        figures(path, m[i], text, sizeof(text));
+        CHECK_STR(text, live[i]);
+    }
+
+    /* Back to the first rules: back to the live rows. */
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 18 && changed == 4);
+    all_rows(path, rows_now, sizeof(rows_now));
+    CHECK_STR(rows_now, live_rows);
+    figures(path, m[4], text, sizeof(text));
+    CHECK_STR(text, live[4]);
+    store_close(st);
+}
+
+
 static void
 test_fetches_write_failure(void)
 {
@@ -1519,14 +1681,15 @@ test_ticket_read(void)
     CHECK(seen.rows[1].has_fetch == 1 && seen.rows[1].cls == STORE_PROXY);
     CHECK(seen.rows[1].at == 400000 && seen.rows[1].last_at == 400500);
     CHECK(seen.rows[1].count == 2 && seen.rows[1].secs == 399);
+    /* Each the first fetch when written, so each opened its window. */
     CHECK_STR(seen.rows[1].fetch,
-              "t-proxy|secs=399 burst=0|198.51.100.0|proxy-1|");
+              "t-proxy|secs=399 burst=1|198.51.100.0|proxy-1|");
 
     CHECK(seen.rows[2].message_id == late);
     CHECK(seen.rows[2].cls == STORE_HUMAN && seen.rows[2].count == 1);
     CHECK(seen.rows[2].at == 900000 && seen.rows[2].secs == 899);
     CHECK_STR(seen.rows[2].fetch,
-              "t-human|secs=899 burst=0|192.0.2.0|human-2|app.x.com");
+              "t-human|secs=899 burst=1|192.0.2.0|human-2|app.x.com");
 
     CHECK(seen.rows[3].message_id == tie);      /* same sent_at: by id */
     CHECK(seen.rows[3].has_fetch == 0 && seen.rows[3].at == 0);
@@ -2017,8 +2180,8 @@ classify_v3(void *ctx, const struct store_fetch_facts *f,
  * The reclassify fixture:
  * - m1: test_burst()'s burst, rows relabelled by a whole_burst verdict;
  * - m2: two privacy prefetches (mpp late, apple 5 s after registration);
- * - m3: a scanner and an mpp row and, over a cap of 2, a human and an
- *   mpp fetch;
+ * - m3: a scanner and an mpp row and, over a cap of 2 and from another
+ *   network (so no burst), a human and an mpp fetch;
  * - m4: internal, human @150000 and a customer reply @200000.
  */
 static struct store *
@@ -2051,8 +2214,8 @@ reclassify_fixture(const char *path, int64_t id[4])
     store_set_fetch_rows_max(st, 2);
     v[0] = fetch_rec(id[2], T0 + 1, "10.0.3.0", "scan-a");
     v[1] = fetch_rec(id[2], T0 + 2, "10.0.3.0", "mpp-a");
-    v[2] = fetch_rec(id[2], T0 + 3, "10.0.3.0", "human-z");
-    v[3] = fetch_rec(id[2], T0 + 4, "10.0.3.0", "mpp-z");
+    v[2] = fetch_rec(id[2], T0 + 3, "10.0.6.0", "human-z");
+    v[3] = fetch_rec(id[2], T0 + 4, "10.0.6.0", "mpp-z");
     CHECK(write_v(st, v, 4, NULL) == STORE_OK);
     store_set_fetch_rows_max(st, STORE_FETCH_ROWS_DEFAULT);
 
@@ -2354,6 +2517,7 @@ main(void)
     test_burst();
     test_burst_order();
     test_burst_over_cap();
+    test_burst_from_delivery();
     test_fetches_write_failure();
     test_fetches_write_busy();
     test_reply_record();
