@@ -3,9 +3,11 @@
  *
  * Two fixed buffers: pixel threads append to the filling one under a
  * short lock; the writer swaps it for the empty one and commits what it
- * took in one transaction while the next batch fills.  Under load the
- * batches grow by themselves, which is what lets SQLite keep up (one
- * row per transaction cannot).  Nothing here allocates after start.
+ * took, in transactions of up to CHUNK fetches, while the next batch
+ * fills.  Under load the batches grow by themselves, which is what lets
+ * SQLite keep up (one row per transaction cannot).  A queued fetch is
+ * packed (its strings at their own length, not in fixed arrays), so a
+ * deep queue stays small in memory.  Nothing here allocates after start.
  *
  * A batch that fails (locked, read-only, full disk) is kept and retried
  * with a growing pause; new fetches meanwhile fill the other buffer and,
@@ -25,10 +27,29 @@
 #include "server/text.h"
 #include "store/store.h"
 
+#define CHUNK 512                   /* fetches per store transaction */
+#define PACKED_AVG 192              /* bytes a queued fetch may average */
 #define RETRY_MIN_MS 10
 #define RETRY_MAX_MS 1000
 #define FAIL_LOG_INTERVAL_MS 10000
 #define STOP_RETRIES 20
+
+/*
+ * A fetch waiting in the queue: this header, then its address, User-Agent
+ * and Referer host, each NUL-terminated, the whole padded to 8 bytes.
+ */
+struct packed {
+    int64_t message_id;
+    int64_t at_ms;
+    uint16_t size;                  /* bytes, header included */
+    uint8_t is_head;
+};
+
+struct queue_buf {
+    unsigned char *data;
+    size_t used;                    /* bytes */
+    size_t n;                       /* fetches */
+};
 
 struct writer {
     pthread_mutex_t lock;
@@ -39,10 +60,11 @@ struct writer {
     store_classify_fn *classify;
     void *classify_ctx;
 
-    struct store_fetch_rec *bufs[2];
-    size_t capacity;
-    struct store_fetch_rec *fill;    /* pixel threads append here */
-    size_t n_fill;
+    struct queue_buf bufs[2];
+    size_t capacity;                /* fetches per buffer */
+    size_t bytes;                   /* bytes per buffer */
+    struct queue_buf *fill;         /* pixel threads append here */
+    struct store_fetch_rec *chunk;  /* CHUNK records, unpacked */
 
     int stopping;
     int idle;                       /* the writer waits on wake */
@@ -125,6 +147,70 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
 }
 
 
+/* Unpacks the queued fetch at p into rec; returns the next one. */
+static const unsigned char *
+unpack(const unsigned char *p, struct store_fetch_rec *rec)
+{
+    struct packed h;
+    const char *str;
+
+    memcpy(&h, p, sizeof(h));
+    rec->message_id = h.message_id;
+    rec->at_ms = h.at_ms;
+    rec->is_head = h.is_head;
+
+    str = (const char *) p + sizeof(h);
+    strcpy(rec->addr, str);
+    str += strlen(str) + 1;
+    strcpy(rec->user_agent, str);
+    str += strlen(str) + 1;
+    strcpy(rec->referer_host, str);
+    return p + h.size;
+}
+
+
+/* Adds what one committed chunk of k fetches did to the counters. */
+static void
+account(struct writer *w, size_t k, size_t lost,
+        const struct store_write_result *res)
+{
+    pthread_mutex_lock(&w->lock);
+    if (lost == 0) {
+        w->stats.written += k - res->unknown;
+        w->stats.unknown += res->unknown;
+        w->stats.collapsed += res->collapsed;
+        w->stats.not_kept += res->not_kept;
+        w->stats.batches++;
+    }
+    w->stats.dropped += lost;
+    w->done += k;
+    pthread_cond_broadcast(&w->progress);
+    pthread_mutex_unlock(&w->lock);
+}
+
+
+/* Writes every fetch of a buffer the pixel threads no longer fill. */
+static void
+write_queued(struct writer *w, struct queue_buf *batch)
+{
+    const unsigned char *p = batch->data;
+
+    for (size_t left = batch->n; left > 0;) {
+        struct store_write_result res = { 0 };
+        size_t k = left < CHUNK ? left : CHUNK, lost;
+
+        for (size_t i = 0; i < k; i++) {
+            p = unpack(p, &w->chunk[i]);
+        }
+        lost = commit_batch(w, w->chunk, k, &res);
+        account(w, k, lost, &res);
+        left -= k;
+    }
+    batch->used = 0;
+    batch->n = 0;
+}
+
+
 static void *
 writer_main(void *arg)
 {
@@ -132,38 +218,23 @@ writer_main(void *arg)
 
     pthread_mutex_lock(&w->lock);
     for (;;) {
-        struct store_write_result res = { 0 };
-        struct store_fetch_rec *batch;
-        size_t n, lost;
+        struct queue_buf *batch;
 
-        while (w->n_fill == 0 && !w->stopping) {
+        while (w->fill->n == 0 && !w->stopping) {
             w->idle = 1;
             pthread_cond_wait(&w->wake, &w->lock);
             w->idle = 0;
         }
-        if (w->n_fill == 0) {
+        if (w->fill->n == 0) {
             break;
         }
 
         batch = w->fill;
-        n = w->n_fill;
-        w->fill = batch == w->bufs[0] ? w->bufs[1] : w->bufs[0];
-        w->n_fill = 0;
+        w->fill = batch == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
         pthread_mutex_unlock(&w->lock);
 
-        lost = commit_batch(w, batch, n, &res);
-
+        write_queued(w, batch);
         pthread_mutex_lock(&w->lock);
-        if (lost == 0) {
-            w->stats.written += n - res.unknown;
-            w->stats.unknown += res.unknown;
-            w->stats.collapsed += res.collapsed;
-            w->stats.not_kept += res.not_kept;
-        }
-        w->stats.dropped += lost;
-        w->stats.batches += lost == 0;
-        w->done += n;
-        pthread_cond_broadcast(&w->progress);
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
@@ -180,10 +251,13 @@ writer_start(struct writer **out, struct store *st, size_t capacity,
     *out = NULL;
     w = calloc(1, sizeof(*w));
     if (w != NULL) {
-        w->bufs[0] = calloc(capacity, sizeof(struct store_fetch_rec));
-        w->bufs[1] = calloc(capacity, sizeof(struct store_fetch_rec));
+        w->bytes = capacity * PACKED_AVG;
+        w->bufs[0].data = malloc(w->bytes);
+        w->bufs[1].data = malloc(w->bytes);
+        w->chunk = calloc(CHUNK, sizeof(struct store_fetch_rec));
     }
-    if (w == NULL || w->bufs[0] == NULL || w->bufs[1] == NULL) {
+    if (w == NULL || w->bufs[0].data == NULL || w->bufs[1].data == NULL
+        || w->chunk == NULL) {
         snprintf(err, errlen, "writer: out of memory for %zu fetches",
                  capacity);
         goto fail;
@@ -193,7 +267,7 @@ writer_start(struct writer **out, struct store *st, size_t capacity,
     w->classify = classify;
     w->classify_ctx = ctx;
     w->capacity = capacity;
-    w->fill = w->bufs[0];
+    w->fill = &w->bufs[0];
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->progress, NULL);
@@ -211,8 +285,9 @@ writer_start(struct writer **out, struct store *st, size_t capacity,
 
 fail:
     if (w != NULL) {
-        free(w->bufs[0]);
-        free(w->bufs[1]);
+        free(w->bufs[0].data);
+        free(w->bufs[1].data);
+        free(w->chunk);
         free(w);
     }
     store_close(st);
@@ -220,9 +295,9 @@ fail:
 }
 
 
-/* Copies at most max bytes of src, not cutting a UTF-8 sequence. */
-static void
-copy_capped(char *dst, const char *src, size_t max)
+/* How many bytes of src to keep: at most max, not cutting UTF-8. */
+static size_t
+capped_len(const char *src, size_t max)
 {
     size_t len = src == NULL ? 0 : strnlen(src, max + 1);
 
@@ -232,10 +307,18 @@ copy_capped(char *dst, const char *src, size_t max)
             len--;
         }
     }
+    return len;
+}
+
+
+static unsigned char *
+put_string(unsigned char *p, const char *s, size_t len)
+{
     if (len > 0) {
-        memcpy(dst, src, len);
+        memcpy(p, s, len);
     }
-    dst[len] = '\0';
+    p[len] = '\0';
+    return p + len + 1;
 }
 
 
@@ -244,22 +327,28 @@ writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
             int is_head, const char *addr, const char *user_agent,
             const char *referer_host)
 {
-    struct store_fetch_rec *rec;
+    size_t la = capped_len(addr, STORE_ADDR_MAX - 1);
+    size_t lu = capped_len(user_agent, STORE_UA_MAX);
+    size_t lr = capped_len(referer_host, STORE_REFERER_MAX - 1);
+    size_t size = (sizeof(struct packed) + la + lu + lr + 3 + 7) & ~(size_t) 7;
+    struct packed h = { message_id, at_ms, (uint16_t) size,
+                        (uint8_t) (is_head != 0) };
+    unsigned char *p;
 
     pthread_mutex_lock(&w->lock);
-    if (w->n_fill == w->capacity) {
+    if (w->fill->n == w->capacity || w->fill->used + size > w->bytes) {
         w->stats.dropped++;
         pthread_mutex_unlock(&w->lock);
         return -1;
     }
 
-    rec = &w->fill[w->n_fill++];
-    rec->message_id = message_id;
-    rec->at_ms = at_ms;
-    rec->is_head = is_head;
-    copy_capped(rec->addr, addr, STORE_ADDR_MAX - 1);
-    copy_capped(rec->user_agent, user_agent, STORE_UA_MAX);
-    copy_capped(rec->referer_host, referer_host, STORE_REFERER_MAX - 1);
+    p = w->fill->data + w->fill->used;
+    memcpy(p, &h, sizeof(h));
+    p = put_string(p + sizeof(h), addr, la);
+    p = put_string(p, user_agent, lu);
+    put_string(p, referer_host, lr);
+    w->fill->used += size;
+    w->fill->n++;
     w->stats.queued++;
     if (w->idle) {
         pthread_cond_signal(&w->wake);
@@ -316,7 +405,8 @@ writer_stop(struct writer *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->progress);
-    free(w->bufs[0]);
-    free(w->bufs[1]);
+    free(w->bufs[0].data);
+    free(w->bufs[1].data);
+    free(w->chunk);
     free(w);
 }
