@@ -289,6 +289,12 @@ api_parse_json(struct api *api, const char *body, size_t len, char *err,
         return NULL;
     }
 
+    /* A NUL would end a C string early: the value stored would be
+     * silently shorter than the one sent. */
+    if (memchr(body, '\0', len) != NULL) {
+        api_fail(err, errlen, "the body contains a NUL byte");
+        return NULL;
+    }
     if (text_json_has_nul(body, len)) {
         api_fail(err, errlen, "JSON strings must not contain \\u0000");
         return NULL;

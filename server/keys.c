@@ -19,28 +19,51 @@
 #define LINE_MAX_LEN 256
 
 
+/*
+ * Creates path holding text, mode 0600, never replacing a file.  The text
+ * goes to a private temporary file first and is then linked into place,
+ * so a process that finds path sees it whole.  On failure errno tells
+ * why (EEXIST: path was already there).
+ */
 static int
 write_new_file(const char *path, const char *text, char *err, size_t errlen)
 {
+    char tmp[4096];
     size_t len = strlen(text);
     ssize_t n;
-    int fd;
+    int fd, e;
 
-    fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if ((size_t) snprintf(tmp, sizeof(tmp), "%s.%ld.tmp", path,
+                          (long) getpid()) >= sizeof(tmp)) {
+        snprintf(err, errlen, "path too long: %.200s", path);
+        errno = ENAMETOOLONG;
+        return -1;
+    }
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
+        e = errno;
+        snprintf(err, errlen, "cannot create %s: %s", tmp, strerror(e));
+        errno = e;
         return -1;
     }
 
     n = write(fd, text, len);
-    if (n < 0 || (size_t) n != len || fsync(fd) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, strerror(errno));
-        close(fd);
-        unlink(path);
+    e = n < 0 ? errno : (size_t) n != len ? EIO : 0;
+    if (e == 0 && fsync(fd) != 0) {
+        e = errno;
+    }
+    if (close(fd) != 0 && e == 0) {
+        e = errno;
+    }
+    if (e == 0 && link(tmp, path) != 0) {
+        e = errno;
+    }
+    unlink(tmp);
+    if (e != 0) {
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(e));
+        errno = e;
         return -1;
     }
-
-    close(fd);
     return 0;
 }
 
@@ -169,10 +192,13 @@ keys_load_or_create(struct keyring *kr, const char *path, int *created,
 {
     *created = 0;
     if (access(path, F_OK) != 0 && errno == ENOENT) {
-        if (keys_create(path, err, errlen) != 0) {
+        /* Another process starting at the same moment may win the race:
+         * then its file is the one to read. */
+        if (keys_create(path, err, errlen) == 0) {
+            *created = 1;
+        } else if (errno != EEXIST) {
             return -1;
         }
-        *created = 1;
     }
     return keys_load(kr, path, err, errlen);
 }
@@ -214,10 +240,11 @@ keys_api_load_or_create(const char *path, char *out, size_t outlen,
 
     *created = 0;
     if (access(path, F_OK) != 0 && errno == ENOENT) {
-        if (api_key_create(path, err, errlen) != 0) {
+        if (api_key_create(path, err, errlen) == 0) {
+            *created = 1;
+        } else if (errno != EEXIST) {
             return -1;
         }
-        *created = 1;
     }
 
     f = fopen(path, "re");

@@ -1780,6 +1780,30 @@ customer_should_be_updated_by_later_messages(void)
     cJSON_Delete(doc);
 }
 
+/* A raw NUL byte in a body would cut a value short: refused whole. */
+static void
+body_with_a_raw_nul_should_be_refused(void)
+{
+    static const char body[] =
+        "{\"ticket_id\":\"raw\0nul\",\"recipient\":\"x@raw.example\"}";
+    struct spec s = { "POST", "/api/v1/messages", body, sizeof(body) - 1,
+                      AUTH, NULL, NULL };
+    struct api_reply reply;
+    unsigned status;
+    cJSON *doc;
+
+    call(&s, &reply);
+    CHECK(reply.status == 400);
+    CHECK(reply.body != NULL
+          && strstr(reply.body, "the body contains a NUL byte") != NULL);
+    free(reply.body);
+
+    doc = get("/api/v1/tickets/raw", NULL, &status);
+    CHECK(status == 404);
+    cJSON_Delete(doc);
+}
+
+
 /*
  * Every spelling of one domain keys one customer: an IDN in Unicode or
  * in xn-- form, with or without the trailing dot, in any case.
@@ -1894,6 +1918,7 @@ main(void)
     unopened_should_answer_csv();
     customer_should_be_updated_by_later_messages();
     customer_should_be_one_across_domain_spellings();
+    body_with_a_raw_nul_should_be_refused();
     api_should_serve_threads_from_the_pool();
     teardown();
     return check_done();
