@@ -75,7 +75,66 @@
  *   rebuilt to cover the domains report again.  messages_by_customer
  *   gains sent_at for the call list ("replies sent after the newest
  *   opened one" is a range).
+ *
+ * Version 3: roll-ups for the domains report.
+ * - domain_slices holds, per recipient domain and slice of sent_at (see
+ *   SLICE_SHIFT: about 18.6 hours), the domains report's figures of
+ *   those messages (count, reached, opened, n_<class>, newest open).
+ *   A trigger adds each new message; the writes add what they change:
+ *   a batch of fetches sums its counts per slice in memory and adds
+ *   them once at its end (a trigger per fetch cost the writer more than
+ *   the covering index did), and recompute_message() takes a message's
+ *   figures out of its slice and puts the new ones in, reading the
+ *   slice's newest open again from its messages (messages_by_domain),
+ *   as a relabel or a reclassification can take an open away.  The
+ *   report reads the slices its window covers whole from here and only
+ *   its two edges (under two slices) from messages.  Not hours: at a
+ *   million messages over 2,000 domains in 60 days an hour holds under
+ *   one message per domain, so hourly rows would be nearly as many as
+ *   the messages they sum.
+ * - messages_by_sent loses its covering columns, which every fetch
+ *   rewrote: it only finds the edges' messages now.  Messages are never
+ *   deleted and keep their domain and sent_at; triggers refuse both.
+ *   A new statement that changes a message's figures must keep
+ *   domain_slices as these do (the unit tests check the two agree).
  */
+
+/*
+ * domain_slices buckets messages by sent_at >> SLICE_SHIFT: slices of
+ * 2^26 ms (18.6 hours).  A shift is floor division in SQLite for every
+ * integer, negative ones included, and keeps the SQL short.
+ */
+#define SLICE_SHIFT "26"
+#define SLICE_MS (INT64_C(1) << 26)
+#define SLICE_OF(t) "(" t " >> " SLICE_SHIFT ")"
+
+/* The newest open of the messages of the slice and domain of row r.
+ * 67108863 is 2^26 - 1: the last ms of the slice. */
+#define SLICE_LAST_OPEN(r) \
+    "(SELECT max(last_open_at) FROM messages WHERE domain = " r ".domain" \
+    " AND sent_at BETWEEN " SLICE_OF(r ".sent_at") " << " SLICE_SHIFT \
+    " AND " SLICE_OF(r ".sent_at") " << " SLICE_SHIFT " | 67108863)"
+
+/* Trigger body: message row r joins its slice's figures. */
+#define SLICE_ADD(r) \
+    " INSERT INTO domain_slices VALUES (" SLICE_OF(r ".sent_at") ", " r \
+    ".domain, 1, " r ".reached_at IS NOT NULL, " r ".first_open_at" \
+    " IS NOT NULL, " r ".n_human, " r ".n_proxy, " r \
+    ".n_privacy_prefetch, " r ".n_scanner, " r ".n_internal, " r \
+    ".n_head_probe, " r ".last_open_at)" \
+    " ON CONFLICT (slice, domain) DO UPDATE SET sent = sent + 1," \
+    "  reached = reached + excluded.reached," \
+    "  opened = opened + excluded.opened," \
+    "  n_human = n_human + excluded.n_human," \
+    "  n_proxy = n_proxy + excluded.n_proxy," \
+    "  n_privacy_prefetch = n_privacy_prefetch" \
+    "   + excluded.n_privacy_prefetch," \
+    "  n_scanner = n_scanner + excluded.n_scanner," \
+    "  n_internal = n_internal + excluded.n_internal," \
+    "  n_head_probe = n_head_probe + excluded.n_head_probe," \
+    "  last_open_at = coalesce(max(last_open_at, excluded.last_open_at)," \
+    "   last_open_at, excluded.last_open_at);"
+
 static const char *const migrations[] = {
     "CREATE TABLE customers ("
     "  id INTEGER PRIMARY KEY,"
@@ -184,6 +243,44 @@ static const char *const migrations[] = {
     "CREATE INDEX messages_by_customer ON messages(customer_id, kind,"
     "  sent_at);"
     "CREATE INDEX fetches_by_message ON fetches(message_id, at);",
+
+    "CREATE TABLE domain_slices ("
+    "  slice INTEGER NOT NULL,"             /* sent_at >> 26 */
+    "  domain TEXT NOT NULL,"
+    "  sent INTEGER NOT NULL,"
+    "  reached INTEGER NOT NULL,"           /* count(reached_at) */
+    "  opened INTEGER NOT NULL,"            /* count(first_open_at) */
+    "  n_human INTEGER NOT NULL,"
+    "  n_proxy INTEGER NOT NULL,"
+    "  n_privacy_prefetch INTEGER NOT NULL,"
+    "  n_scanner INTEGER NOT NULL,"
+    "  n_internal INTEGER NOT NULL,"
+    "  n_head_probe INTEGER NOT NULL,"
+    "  last_open_at INTEGER,"               /* max(last_open_at) */
+    "  PRIMARY KEY (slice, domain)"
+    ") WITHOUT ROWID;"
+    "INSERT INTO domain_slices SELECT " SLICE_OF("sent_at") ", domain,"
+    "  count(*), count(reached_at), count(first_open_at), sum(n_human),"
+    "  sum(n_proxy), sum(n_privacy_prefetch), sum(n_scanner),"
+    "  sum(n_internal), sum(n_head_probe), max(last_open_at)"
+    " FROM messages GROUP BY 1, 2;"
+    "DROP INDEX messages_by_sent;"
+    "CREATE INDEX messages_by_sent ON messages(sent_at);"
+    "CREATE INDEX messages_by_domain ON messages(domain, sent_at);"
+    "CREATE TRIGGER messages_slices_insert AFTER INSERT ON messages BEGIN "
+    SLICE_ADD("NEW")
+    " END;"
+    /* No path deletes a message or moves it to another domain or
+     * time; one that did would have to keep domain_slices right.  The
+     * figures' updates are added in C (struct slice_delta). */
+    "CREATE TRIGGER messages_slices_delete BEFORE DELETE ON messages"
+    " BEGIN SELECT RAISE(ABORT, 'messages are never deleted');"
+    " END;"
+    "CREATE TRIGGER messages_slices_move BEFORE UPDATE OF domain, sent_at"
+    " ON messages"
+    " WHEN NEW.domain IS NOT OLD.domain OR NEW.sent_at IS NOT OLD.sent_at"
+    " BEGIN SELECT RAISE(ABORT, 'a message keeps its domain and sent_at');"
+    " END;",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -207,6 +304,9 @@ enum stmt_id {
     S_UNKEPT_INSERT,
     S_UNKEPT_RELABEL,
     S_FETCH_COUNT,
+    S_SLICE_ADD,
+    S_SLICE_LEAVE,
+    S_SLICE_JOIN,
     S_BURST_RELABEL,
     S_MESSAGE_RECOMPUTE,
     S_RECLASS_PAGE,
@@ -264,7 +364,8 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_FETCH_MESSAGE] =
         "SELECT m.registered_at, m.rows_kept, m.not_kept, m.reached_at,"
         " m.replied_at, f.id, f.at, f.last_at, f.user_agent, f.is_head,"
-        " f.class"
+        " f.class, m.first_open_at IS NOT NULL, m.domain, "
+        SLICE_OF("m.sent_at")
         " FROM messages AS m LEFT JOIN fetches AS f"
         "  ON f.message_id = m.id AND f.addr = ?2"
         " WHERE m.id = ?1",
@@ -364,6 +465,55 @@ static const char *const stmt_sql[S_COUNT] = {
         "  THEN coalesce(min(reached_at, ?5), ?5) ELSE reached_at END"
         " WHERE id = ?1",
 
+    /* A batch's sums for slice ?1 of domain ?2 (NULL: message ?12's):
+     * counts ?3..?10 (reached, opened, then by class) and its newest
+     * open ?11 (NULL: none). */
+    [S_SLICE_ADD] =
+        "UPDATE domain_slices SET reached = reached + ?3,"
+        " opened = opened + ?4, n_human = n_human + ?5,"
+        " n_proxy = n_proxy + ?6,"
+        " n_privacy_prefetch = n_privacy_prefetch + ?7,"
+        " n_scanner = n_scanner + ?8, n_internal = n_internal + ?9,"
+        " n_head_probe = n_head_probe + ?10,"
+        " last_open_at = coalesce(max(last_open_at, ?11), last_open_at, ?11)"
+        " WHERE slice = ?1 AND domain = coalesce(?2,"
+        "  (SELECT domain FROM messages WHERE id = ?12))",
+
+    /* Message ?1's figures leave its slice (its newest open is put right
+     * by S_SLICE_JOIN). */
+    [S_SLICE_LEAVE] =
+        "UPDATE domain_slices SET"
+        " reached = reached - (m.reached_at IS NOT NULL),"
+        " opened = opened - (m.first_open_at IS NOT NULL),"
+        " n_human = domain_slices.n_human - m.n_human,"
+        " n_proxy = domain_slices.n_proxy - m.n_proxy,"
+        " n_privacy_prefetch = domain_slices.n_privacy_prefetch"
+        "  - m.n_privacy_prefetch,"
+        " n_scanner = domain_slices.n_scanner - m.n_scanner,"
+        " n_internal = domain_slices.n_internal - m.n_internal,"
+        " n_head_probe = domain_slices.n_head_probe - m.n_head_probe"
+        " FROM messages AS m WHERE m.id = ?1"
+        "  AND slice = " SLICE_OF("m.sent_at")
+        "  AND domain_slices.domain = m.domain",
+
+    /* Message ?1's figures join its slice again; the slice's newest
+     * open is read again from its messages. */
+    [S_SLICE_JOIN] =
+        "UPDATE domain_slices SET"
+        " reached = reached + (m.reached_at IS NOT NULL),"
+        " opened = opened + (m.first_open_at IS NOT NULL),"
+        " n_human = domain_slices.n_human + m.n_human,"
+        " n_proxy = domain_slices.n_proxy + m.n_proxy,"
+        " n_privacy_prefetch = domain_slices.n_privacy_prefetch"
+        "  + m.n_privacy_prefetch,"
+        " n_scanner = domain_slices.n_scanner + m.n_scanner,"
+        " n_internal = domain_slices.n_internal + m.n_internal,"
+        " n_head_probe = domain_slices.n_head_probe + m.n_head_probe,"
+        " last_open_at = " SLICE_LAST_OPEN("m")
+        " FROM messages AS m WHERE m.id = ?1"
+        "  AND slice = " SLICE_OF("m.sent_at")
+        "  AND domain_slices.domain = m.domain",
+
     /* The earlier human GET rows of a burst (message ?1, network ?3,
      * window ?7 <= at < ?2) take the verdict that rests on the burst.  Only
      * human ones: a proxy, privacy relay or internal verdict came from a
@@ -451,21 +601,35 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE m.ticket_id = ?1"
         " ORDER BY m.sent_at, m.id, f.at, f.id",
 
-    /* The definitions of store.h, over the figures each message keeps:
-     * reached and opened count messages with a reached / first open time
-     * (replies included), total_opens the human and proxy fetches,
-     * fetches every GET: every class but head_probe, which is what a
-     * HEAD always is and only a HEAD can be (settle_class()). */
+    /* The definitions of store.h, over the figures each message keeps
+     * (summed per slice in domain_slices): reached and opened count
+     * messages with a reached / first open time (replies included),
+     * total_opens the human and proxy fetches, fetches every GET: every
+     * class but head_probe, which is what a HEAD always is and only a
+     * HEAD can be (settle_class()).  The slices the window covers whole
+     * (?3, ?4) come from domain_slices, its edges (?1, ?2 and ?5, ?6)
+     * from messages, one row each (bind_domain_window()).  A slice row
+     * never drops to sent 0 (messages are never deleted); HAVING keeps
+     * the report right if one did. */
     [S_DOMAINS] =
-        "SELECT domain, count(*) AS sent, count(reached_at),"
-        " count(first_open_at), sum(n_human + n_proxy),"
-        " sum(n_human + n_proxy + n_privacy_prefetch + n_scanner"
-        "  + n_internal),"
-        " sum(n_human), sum(n_proxy), sum(n_privacy_prefetch),"
-        " sum(n_scanner), sum(n_internal), sum(n_head_probe),"
-        " coalesce(max(last_open_at), 0)"
-        " FROM messages WHERE sent_at >= ?1 AND sent_at < ?2"
-        " GROUP BY domain ORDER BY sent DESC, domain ASC",
+        "SELECT domain, sum(n) AS sent, sum(r), sum(o), sum(h + p),"
+        " sum(h + p + pp + s + i), sum(h), sum(p), sum(pp), sum(s), sum(i),"
+        " sum(hp), coalesce(max(lo), 0)"
+        " FROM (SELECT domain, sent AS n, reached AS r, opened AS o,"
+        "  n_human AS h, n_proxy AS p, n_privacy_prefetch AS pp,"
+        "  n_scanner AS s, n_internal AS i, n_head_probe AS hp,"
+        "  last_open_at AS lo"
+        "  FROM domain_slices WHERE slice >= ?3 AND slice < ?4"
+        " UNION ALL SELECT domain, 1, reached_at IS NOT NULL,"
+        "  first_open_at IS NOT NULL, n_human, n_proxy, n_privacy_prefetch,"
+        "  n_scanner, n_internal, n_head_probe, last_open_at"
+        "  FROM messages WHERE sent_at >= ?1 AND sent_at < ?2"
+        " UNION ALL SELECT domain, 1, reached_at IS NOT NULL,"
+        "  first_open_at IS NOT NULL, n_human, n_proxy, n_privacy_prefetch,"
+        "  n_scanner, n_internal, n_head_probe, last_open_at"
+        "  FROM messages WHERE sent_at >= ?5 AND sent_at < ?6)"
+        " GROUP BY domain HAVING sent > 0"
+        " ORDER BY sent DESC, domain ASC",
 
     /* The call list.  Only replies count; confirmations are ignored both
      * ways.  opened: per customer of value >= ?1, all their replies, the
@@ -519,6 +683,23 @@ struct net_row {
     char user_agent[STORE_UA_MAX + 1];
 };
 
+/*
+ * What a batch of fetches adds to one slice of one domain, summed in
+ * memory and written once when the batch ends (flush_slices()).
+ */
+#define SLICE_PENDING_MAX 256   /* slices summed at once */
+#define SLICE_DOMAIN_MAX 256    /* longer domains are written at once */
+
+struct slice_delta {
+    int64_t slice;
+    int64_t reached;
+    int64_t opened;
+    int64_t n[STORE_N_CLASSES];
+    int64_t last_open;
+    int has_open;
+    char domain[SLICE_DOMAIN_MAX];
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *stmt[S_COUNT];
@@ -526,6 +707,8 @@ struct store {
     struct net_row *net;            /* the fetch's network's rows */
     size_t n_net;
     size_t cap_net;
+    struct slice_delta *pend;       /* SLICE_PENDING_MAX, on first use */
+    size_t n_pend;
     char err[ERRMSG_MAX];
 };
 
@@ -922,6 +1105,7 @@ store_close(struct store *st)
     }
     sqlite3_close(st->db);
     free(st->net);
+    free(st->pend);
     free(st);
 }
 
@@ -1292,15 +1476,87 @@ first_delivery(struct store *st, int64_t message_id, int with_rows,
 }
 
 
+/* Adds one slice's sums to domain_slices: those of d->domain, or when
+ * message_id is not 0, of that message's domain. */
+static int
+flush_slice(struct store *st, const struct slice_delta *d,
+            int64_t message_id)
+{
+    sqlite3_stmt *s = st->stmt[S_SLICE_ADD];
+    int rc;
+
+    rc = sqlite3_bind_int64(s, 1, d->slice);
+    if (rc == SQLITE_OK && message_id != 0) {
+        rc = sqlite3_bind_int64(s, 12, message_id);
+    } else if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_text(s, 2, d->domain, -1, SQLITE_STATIC);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(s, 3, d->reached);
+    }
+    if (rc == SQLITE_OK) {
+        rc = sqlite3_bind_int64(s, 4, d->opened);
+    }
+    for (int c = 0; rc == SQLITE_OK && c < STORE_N_CLASSES; c++) {
+        rc = sqlite3_bind_int64(s, 5 + c, d->n[c]);
+    }
+    if (rc == SQLITE_OK) {
+        rc = d->has_open ? sqlite3_bind_int64(s, 11, d->last_open)
+                         : sqlite3_bind_null(s, 11);
+    }
+    if (rc != SQLITE_OK) {
+        return bind_failed(st, s, "slice");
+    }
+    return step_done(st, s, "slice");
+}
+
+
+/* Writes the sums of the batch so far; the caller rolls back on error. */
+static int
+flush_slices(struct store *st)
+{
+    int rc = STORE_OK;
+
+    for (size_t i = 0; rc == STORE_OK && i < st->n_pend; i++) {
+        rc = flush_slice(st, &st->pend[i], 0);
+    }
+    st->n_pend = 0;
+    return rc;
+}
+
+
+/* Runs a slice statement on message id. */
+static int
+slice_message(struct store *st, enum stmt_id which, int64_t id)
+{
+    sqlite3_stmt *s = st->stmt[which];
+
+    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
+        return bind_failed(st, s, "slice");
+    }
+    return step_done(st, s, "slice");
+}
+
+
 /*
  * Rebuilds every figure of a message from its rows, its overflow and its
  * replies; reply_at, when not NULL, is a new customer reply covering it.
+ * Its slice loses the old figures and gains the new ones; the batch's
+ * sums are written first, so that none adds back an open taken away.
  */
 static int
 recompute_message(struct store *st, int64_t id, const int64_t *reply_at)
 {
     sqlite3_stmt *s = st->stmt[S_MESSAGE_RECOMPUTE];
     int rc;
+
+    rc = flush_slices(st);
+    if (rc == STORE_OK) {
+        rc = slice_message(st, S_SLICE_LEAVE, id);
+    }
+    if (rc != STORE_OK) {
+        return rc;
+    }
 
     rc = sqlite3_bind_int64(s, 1, id);
     if (rc == SQLITE_OK) {
@@ -1310,7 +1566,11 @@ recompute_message(struct store *st, int64_t id, const int64_t *reply_at)
     if (rc != SQLITE_OK) {
         return bind_failed(st, s, "recompute");
     }
-    return step_done(st, s, "recompute");
+    rc = step_done(st, s, "recompute");
+    if (rc == STORE_OK) {
+        rc = slice_message(st, S_SLICE_JOIN, id);
+    }
+    return rc;
 }
 
 
@@ -1323,6 +1583,10 @@ struct fetch_job {
     char referer_host[STORE_REFERER_MAX];
     int64_t rows_kept;
     int64_t not_kept;
+    int reached;                    /* the message, before this fetch */
+    int opened;
+    int64_t slice;
+    char domain[SLICE_DOMAIN_MAX];  /* "" when too long to keep */
     int64_t window[2];              /* its burst window, [start, end) */
     struct store_fetch_facts facts;
     struct store_verdict verdict;
@@ -1390,6 +1654,23 @@ delivered_at(sqlite3_stmt *s)
 }
 
 
+/* The message's slice and what it had before this fetch. */
+static void
+read_slice(sqlite3_stmt *s, struct fetch_job *j)
+{
+    const char *domain = (const char *) sqlite3_column_text(s, 12);
+    size_t len = domain != NULL ? strlen(domain) : 0;
+
+    j->reached = sqlite3_column_type(s, 3) != SQLITE_NULL;
+    j->opened = sqlite3_column_int(s, 11);
+    j->slice = sqlite3_column_int64(s, 13);
+    j->domain[0] = '\0';
+    if (len < sizeof(j->domain)) {
+        memcpy(j->domain, domain != NULL ? domain : "", len + 1);
+    }
+}
+
+
 /*
  * Reads the fetch's message and its network's rows (st->net).  Sets
  * *registered and *delivered (see delivered_at()); STORE_NOTFOUND when
@@ -1417,6 +1698,7 @@ read_message(struct store *st, struct fetch_job *j, int64_t *registered,
         j->rows_kept = sqlite3_column_int64(s, 1);
         j->not_kept = sqlite3_column_int64(s, 2);
         *delivered = delivered_at(s);
+        read_slice(s, j);
     }
     for (; rc == SQLITE_ROW; rc = sqlite3_step(s)) {
         if (sqlite3_column_type(s, 5) != SQLITE_NULL
@@ -1717,12 +1999,81 @@ place_fetch(struct store *st, const struct fetch_job *j,
 }
 
 
+/*
+ * The batch's sums for the slice of j's message: found, or a new entry
+ * (the sums so far written first when all are taken).  NULL when out of
+ * memory or on a write error.
+ */
+static struct slice_delta *
+pending_slice(struct store *st, const struct fetch_job *j)
+{
+    struct slice_delta *d;
+
+    if (st->pend == NULL) {
+        st->pend = calloc(SLICE_PENDING_MAX, sizeof(*st->pend));
+        if (st->pend == NULL) {
+            set_err(st, "slice: out of memory");
+            return NULL;
+        }
+    }
+    for (size_t i = st->n_pend; i > 0; i--) {
+        d = &st->pend[i - 1];
+        if (d->slice == j->slice && strcmp(d->domain, j->domain) == 0) {
+            return d;
+        }
+    }
+
+    if (st->n_pend == SLICE_PENDING_MAX && flush_slices(st) != STORE_OK) {
+        return NULL;
+    }
+    d = &st->pend[st->n_pend++];
+    memset(d, 0, sizeof(*d));
+    d->slice = j->slice;
+    memcpy(d->domain, j->domain, strlen(j->domain) + 1);
+    return d;
+}
+
+
+/*
+ * Adds the fetch to its slice's sums, as S_FETCH_COUNT adds it to its
+ * message.  A domain too long to keep in memory is read and written at
+ * once.
+ */
+static int
+add_to_slice(struct store *st, const struct fetch_job *j)
+{
+    struct slice_delta one;
+    struct slice_delta *d = &one;
+    int cls = j->verdict.cls;
+
+    if (j->domain[0] == '\0') {
+        memset(&one, 0, sizeof(one));
+        one.slice = j->slice;
+    } else if ((d = pending_slice(st, j)) == NULL) {
+        return STORE_ERR;
+    }
+
+    d->n[cls]++;
+    d->reached += !j->reached && cls != STORE_INTERNAL;
+    d->opened += !j->opened && STORE_CLASS_IS_OPEN(cls);
+    if (STORE_CLASS_IS_OPEN(cls) && (!d->has_open || j->at > d->last_open)) {
+        d->last_open = j->at;
+        d->has_open = 1;
+    }
+    if (d == &one) {
+        return flush_slice(st, &one, j->message_id);
+    }
+    return STORE_OK;
+}
+
+
 /* Counts the fetch on its message: class, rows, open and reach times. */
 static int
 count_fetch(struct store *st, const struct fetch_job *j,
             enum placement where)
 {
     sqlite3_stmt *s = st->stmt[S_FETCH_COUNT];
+    int rc;
 
     if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
         || sqlite3_bind_text(s, 2, store_class_name(j->verdict.cls), -1,
@@ -1732,7 +2083,11 @@ count_fetch(struct store *st, const struct fetch_job *j,
         || sqlite3_bind_int64(s, 5, j->at) != SQLITE_OK) {
         return bind_failed(st, s, "fetch count");
     }
-    return step_done(st, s, "fetch count");
+    rc = step_done(st, s, "fetch count");
+    if (rc == STORE_OK) {
+        rc = add_to_slice(st, j);
+    }
+    return rc;
 }
 
 
@@ -1863,14 +2218,19 @@ store_fetches_write(struct store *st, const struct store_fetch_rec *v,
         return STORE_ERR;
     }
 
+    st->n_pend = 0;
     rc = run(st, S_BEGIN, "begin");
     for (size_t i = 0; rc == STORE_OK && i < n; i++) {
         rc = write_fetch(st, &v[i], classify, ctx, &sum);
     }
     if (rc == STORE_OK) {
+        rc = flush_slices(st);
+    }
+    if (rc == STORE_OK) {
         rc = run(st, S_COMMIT, "commit");
     }
     if (rc != STORE_OK) {
+        st->n_pend = 0;
         rollback(st);
         return rc;
     }
@@ -2495,6 +2855,55 @@ read_domain_row(sqlite3_stmt *s, struct store_domain_row *r)
 }
 
 
+/* t / SLICE_MS rounded down and up (C division rounds toward zero). */
+static int64_t
+slice_floor(int64_t t)
+{
+    return t / SLICE_MS - (t % SLICE_MS < 0);
+}
+
+
+static int64_t
+slice_ceil(int64_t t)
+{
+    return t / SLICE_MS + (t % SLICE_MS > 0);
+}
+
+
+/*
+ * Splits [since, until) into the slices it covers whole, [s0, s1), read
+ * from domain_slices (?3, ?4), and the edges before and after them, read
+ * from messages: [since, s0 * SLICE_MS) (?1, ?2) and [s1 * SLICE_MS,
+ * until) (?5, ?6).  A window that covers no whole slice is one edge.
+ * When s0 < s1 both products lie in [since, until]: no overflow.
+ */
+static int
+bind_domain_window(sqlite3_stmt *s, int64_t since, int64_t until)
+{
+    int64_t s0 = slice_ceil(since);
+    int64_t s1 = slice_floor(until);
+    int64_t lo_end = until;
+    int64_t hi_start = until;
+
+    if (s0 < s1) {
+        lo_end = s0 * SLICE_MS;
+        hi_start = s1 * SLICE_MS;
+    } else {
+        s0 = 0;
+        s1 = 0;
+    }
+
+    if (sqlite3_bind_int64(s, 1, since) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, lo_end) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, s0) != SQLITE_OK
+        || sqlite3_bind_int64(s, 4, s1) != SQLITE_OK
+        || sqlite3_bind_int64(s, 5, hi_start) != SQLITE_OK) {
+        return SQLITE_ERROR;
+    }
+    return sqlite3_bind_int64(s, 6, until);
+}
+
+
 int
 store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
               int (*cb)(void *ctx, const struct store_domain_row *r),
@@ -2505,8 +2914,7 @@ store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
     int stop = 0;
     int rc = SQLITE_DONE;
 
-    if (sqlite3_bind_int64(s, 1, since_ms) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, until_ms) != SQLITE_OK) {
+    if (bind_domain_window(s, since_ms, until_ms) != SQLITE_OK) {
         return bind_failed(st, s, "domains");
     }
 

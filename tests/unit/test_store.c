@@ -347,21 +347,24 @@ test_open_creates_schema(void)
     CHECK(store_ping(st) == STORE_OK);
     CHECK_STR(store_errmsg(st), "");
 
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == 3);
     raw_text(path, "PRAGMA journal_mode", text, sizeof(text));
     CHECK_STR(text, "wal");
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'table' AND name IN ('customers', 'messages',"
                   " 'fetches', 'fetch_overflow', 'burst_unkept',"
-                  " 'opens')") == 5);
+                  " 'domain_slices', 'opens')") == 6);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'index' AND name IN ('messages_by_ticket',"
                   " 'messages_by_customer', 'messages_by_sent',"
-                  " 'fetches_by_message', 'burst_unkept_by_message')") == 5);
+                  " 'messages_by_domain', 'fetches_by_message',"
+                  " 'burst_unkept_by_message')") == 6);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
-                  " type = 'index' AND sql IS NOT NULL") == 5);
+                  " type = 'index' AND sql IS NOT NULL") == 6);
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
+                  " type = 'trigger'") == 3);
     CHECK(raw_int(path, "SELECT count(*) FROM"
-                  " pragma_index_info('messages_by_sent')") == 11);
+                  " pragma_index_info('messages_by_sent')") == 1);
     CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('messages')"
                   " WHERE name = 'open_count'") == 0);
 
@@ -387,7 +390,7 @@ test_reopen_keeps_data(void)
 
     st = open_store(path);
     CHECK(st != NULL);
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == 3);
     CHECK(raw_int(path, "SELECT count(*) FROM messages") == 1);
     CHECK(raw_int(path, "SELECT n_human FROM messages") == 1);
     CHECK(add(st, "T2", "a@b.com", "b.com", "reply", 1000) == 2);
@@ -519,7 +522,7 @@ test_concurrent_first_open(void)
         good += open_race_round(path);
     }
     CHECK(good == ROUNDS);
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == 3);
 }
 
 
@@ -2405,7 +2408,7 @@ test_migrate_v1(void)
         return;
     }
 
-    CHECK(raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(raw_int(path, "PRAGMA user_version") == 3);
     raw_text(path, "PRAGMA integrity_check", text, sizeof(text));
     CHECK_STR(text, "ok");
     CHECK(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_check")
@@ -2415,7 +2418,7 @@ test_migrate_v1(void)
     CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('messages')"
                   " WHERE name = 'open_count'") == 0);
     CHECK(raw_int(path, "SELECT count(*) FROM"
-                  " pragma_index_info('messages_by_sent')") == 11);
+                  " pragma_index_info('messages_by_sent')") == 1);
     CHECK(raw_int(path, "SELECT count(*) FROM"
                   " pragma_index_info('messages_by_customer')") == 3);
 
@@ -2459,7 +2462,310 @@ test_migrate_v1(void)
     store_close(st);
 
     st = open_store(path);
-    CHECK(st != NULL && raw_int(path, "PRAGMA user_version") == 2);
+    CHECK(st != NULL && raw_int(path, "PRAGMA user_version") == 3);
+    store_close(st);
+}
+
+
+/* The slices of domain_slices (store_sqlite.c: sent_at >> 26). */
+#define SLICE ((int64_t) 1 << 26)
+#define SLICE_BASE (40 * SLICE)
+#define WIDE_MAX 4096
+#define REPLY_AT (SLICE_BASE + 20 * SLICE)   /* after every message */
+
+/* The figures of a domain_slices row, and the same worked out from the
+ * messages (the roll-up must always equal this). */
+#define SLICE_FIGURES \
+    "SELECT coalesce(group_concat(x, ';'), '') FROM (SELECT slice || ','" \
+    " || domain || ',' || sent || ',' || reached || ',' || opened || ','" \
+    " || n_human || ',' || n_proxy || ',' || n_privacy_prefetch || ','" \
+    " || n_scanner || ',' || n_internal || ',' || n_head_probe || ','" \
+    " || coalesce(last_open_at, '-') AS x FROM "
+#define SLICES_STORED SLICE_FIGURES "domain_slices ORDER BY slice, domain)"
+#define SLICES_FROM_MESSAGES SLICE_FIGURES \
+    "(SELECT sent_at >> 26 AS slice, domain, count(*) AS sent," \
+    " count(reached_at) AS reached, count(first_open_at) AS opened," \
+    " sum(n_human) AS n_human, sum(n_proxy) AS n_proxy," \
+    " sum(n_privacy_prefetch) AS n_privacy_prefetch," \
+    " sum(n_scanner) AS n_scanner, sum(n_internal) AS n_internal," \
+    " sum(n_head_probe) AS n_head_probe," \
+    " max(last_open_at) AS last_open_at FROM messages GROUP BY 1, 2)" \
+    " ORDER BY slice, domain)"
+
+
+/* Appends a domains row to the text in ctx, as domains_reference(). */
+static int
+render_cb(void *ctx, const struct store_domain_row *r)
+{
+    char *out = ctx;
+    size_t used = strlen(out);
+
+    snprintf(out + used, WIDE_MAX - used,
+             "%s%s|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld|%lld"
+             "|%lld", used > 0 ? ";" : "", r->domain, (long long) r->sent,
+             (long long) r->reached, (long long) r->opened,
+             (long long) r->total_opens, (long long) r->fetches,
+             (long long) r->by_class[0], (long long) r->by_class[1],
+             (long long) r->by_class[2], (long long) r->by_class[3],
+             (long long) r->by_class[4], (long long) r->by_class[5],
+             (long long) r->last_open_at_ms);
+    return 0;
+}
+
+
+/* The domains report worked out from messages alone, by the version 2
+ * query, in render_cb()'s form. */
+static void
+domains_reference(const char *path, int64_t since, int64_t until,
+                  char *out)
+{
+    char sql[1024];
+
+    snprintf(sql, sizeof(sql),
+             "SELECT coalesce(group_concat(x, ';'), '') FROM (SELECT"
+             " domain || '|' || count(*) || '|' || count(reached_at) || '|'"
+             " || count(first_open_at) || '|' || sum(n_human + n_proxy)"
+             " || '|' || sum(n_human + n_proxy + n_privacy_prefetch"
+             " + n_scanner + n_internal) || '|' || sum(n_human) || '|'"
+             " || sum(n_proxy) || '|' || sum(n_privacy_prefetch) || '|'"
+             " || sum(n_scanner) || '|' || sum(n_internal) || '|'"
+             " || sum(n_head_probe) || '|' || coalesce(max(last_open_at), 0)"
+             " AS x, count(*) AS n, domain AS d FROM messages"
+             " WHERE sent_at >= %lld AND sent_at < %lld GROUP BY domain"
+             " ORDER BY n DESC, d ASC)", (long long) since,
+             (long long) until);
+    raw_text(path, sql, out, WIDE_MAX);
+}
+
+
+/*
+ * The roll-up equals the messages, and the report equals the version 2
+ * report over windows whose bounds fall on, next to and between slice
+ * edges and messages, down to the extreme times.  Returns the number of
+ * windows that differ (each is printed).
+ */
+static int
+check_domain_windows(struct store *st, const char *path)
+{
+    static const int64_t at[] = {
+        INT64_MIN, INT64_MIN + 1, -SLICE - 1, -SLICE, -1, 0, 1,
+        SLICE_BASE - 1, SLICE_BASE, SLICE_BASE + 1, SLICE_BASE + SLICE / 2,
+        SLICE_BASE + SLICE - 1, SLICE_BASE + SLICE, SLICE_BASE + 2 * SLICE
+        + 7, SLICE_BASE + 3 * SLICE - 1, SLICE_BASE + 3 * SLICE,
+        SLICE_BASE + 3 * SLICE + 1, SLICE_BASE + 5 * SLICE,
+        SLICE_BASE + 9 * SLICE + 123, SLICE_BASE + 12 * SLICE,
+        INT64_MAX - 1, INT64_MAX,
+    };
+    static char want[WIDE_MAX];
+    static char got[WIDE_MAX];
+    size_t n = sizeof(at) / sizeof(at[0]);
+    int bad = 0;
+
+    raw_text(path, SLICES_STORED, want, sizeof(want));
+    raw_text(path, SLICES_FROM_MESSAGES, got, sizeof(got));
+    CHECK_STR(want, got);
+
+    for (size_t i = 0; i < n; i++) {
+        for (size_t j = i; j < n; j++) {
+            domains_reference(path, at[i], at[j], want);
+            got[0] = '\0';
+            CHECK(store_domains(st, at[i], at[j], render_cb, got)
+                  == STORE_OK);
+            if (strcmp(want, got) != 0) {
+                fprintf(stderr, "[%lld, %lld): want %s\n got %s\n",
+                        (long long) at[i], (long long) at[j], want, got);
+                bad++;
+            }
+        }
+    }
+    return bad;
+}
+
+
+/* A judge that finds every GET a scanner: reclassifying with it takes
+ * every open of a row away. */
+static void
+classify_all_scan(void *ctx, const struct store_fetch_facts *f,
+                  struct store_verdict *v)
+{
+    classify_test(ctx, f, v);
+    if (!f->is_head) {
+        v->cls = STORE_SCANNER;
+        snprintf(v->rule, sizeof(v->rule), "t-all-scan");
+    }
+}
+
+
+/*
+ * Messages of four domains over ten slices and on their edges (and a
+ * few before 1970), with every kind of fetch; in message 3 of every 5 a
+ * burst relabels the two latest opens of its slice (in one batch or in
+ * three).  Returns the number
+ * of messages.
+ */
+static int64_t
+slices_fixture(struct store *st)
+{
+    enum { R = 1000000 };
+    static const int64_t odd[] = {
+        SLICE_BASE, SLICE_BASE - 1, SLICE_BASE + 3 * SLICE,
+        SLICE_BASE + 3 * SLICE - 1, -1, -SLICE, -SLICE - 1, 0,
+    };
+    struct store_fetch_rec v[4];
+    char ticket[16], rcpt[32], dom[16], net[24];
+    int64_t n = 0, sent, id;
+
+    for (int64_t i = 0; i < 56; i++) {
+        sent = i < 48 ? SLICE_BASE + i * (SLICE / 5) + i % 3 - 1
+                      : odd[i - 48];
+        snprintf(ticket, sizeof(ticket), "S%lld", (long long) i);
+        snprintf(dom, sizeof(dom), "d%lld.com", (long long) (i % 4));
+        snprintf(rcpt, sizeof(rcpt), "u%lld@%s", (long long) i, dom);
+        snprintf(net, sizeof(net), "10.0.%lld.0", (long long) i);
+        id = add_reg(st, ticket, rcpt, dom, "reply", sent, R);
+        n += id > 0;
+
+        switch (i % 5) {
+        case 0:
+            CHECK(fetch1(st, id, R + 100000 + i, net, "human-1") == 0);
+            break;
+        case 1:
+            v[0] = fetch_rec(id, R + 100000, net, "proxy-1");
+            v[1] = fetch_rec(id, R + 200000 + i, "10.9.9.0", "mpp-1");
+            CHECK(write_v(st, v, 2, NULL) == STORE_OK);
+            break;
+        case 2:
+            v[0] = head_rec(id, R + 100000, net, "x");
+            v[1] = fetch_rec(id, R + 200000, "10.9.8.0", "scan-1");
+            CHECK(write_v(st, v, 2, NULL) == STORE_OK);
+            break;
+        case 3:
+            /* One batch, or one batch each. */
+            v[0] = fetch_rec(id, R + 9000000 + i, net, "human-a");
+            v[1] = fetch_rec(id, R + 9000500 + i, net, "human-b");
+            v[2] = fetch_rec(id, R + 9001000 + i, net, "human-c");
+            for (int k = 0; i % 2 == 0 && k < 3; k++) {
+                CHECK(write_v(st, &v[k], 1, NULL) == STORE_OK);
+            }
+            CHECK(i % 2 == 0 || write_v(st, v, 3, NULL) == STORE_OK);
+            break;
+        default:
+            CHECK(fetch1(st, id, R + 100000, net, "int-1") == 0);
+            break;
+        }
+    }
+    return n;
+}
+
+
+static void
+test_domain_slices(void)
+{
+    char path[256];
+    char longdom[300];
+    struct store *st;
+    int64_t marked = 0;
+    int64_t id;
+
+    db_path(path, sizeof(path), "slices");
+    st = open_store(path);
+    CHECK(slices_fixture(st) == 56);
+    /* Message 3 of every 5 ends a scanner, its two opens relabelled. */
+    CHECK(raw_int(path, "SELECT count(*) FROM messages WHERE n_scanner = 3"
+                  " AND last_open_at IS NULL") == 11);
+    CHECK(check_domain_windows(st, path) == 0);
+
+    /* A domain too long to sum in memory is written fetch by fetch. */
+    memset(longdom, 'x', sizeof(longdom) - 5);
+    memcpy(longdom + sizeof(longdom) - 5, ".com", 5);
+    id = add(st, "SL", "u@x.com", longdom, "reply", SLICE_BASE + 5);
+    CHECK(fetch1(st, id, LATE, "10.8.8.0", "human-1") == STORE_OK);
+    CHECK(fetch1(st, id, LATE + 1, "10.8.8.0", "mpp-1") == STORE_OK);
+    CHECK(raw_int(path, "SELECT n_human + n_privacy_prefetch"
+                  " FROM domain_slices WHERE length(domain) = 299") == 2);
+    CHECK(check_domain_windows(st, path) == 0);
+
+    /* A reply opens a message; another moves its newest open later. */
+    CHECK(store_reply_record(st, "S4", "u4@d0.com", REPLY_AT, &marked)
+          == STORE_OK && marked == 1);
+    CHECK(store_reply_record(st, "S5", "u5@d1.com", REPLY_AT, &marked)
+          == STORE_OK && marked == 1);
+    CHECK(store_reply_record(st, "S5", "u5@d1.com", REPLY_AT + 1, &marked)
+          == STORE_OK);
+    CHECK(raw_int(path, "SELECT max(last_open_at) FROM domain_slices")
+          == REPLY_AT + 1);
+    CHECK(check_domain_windows(st, path) == 0);
+
+    /* Every open of a row goes: the newest opens of slices go back. */
+    CHECK(store_reclassify(st, classify_all_scan, NULL, &marked, &marked)
+          == STORE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM messages"
+                  " WHERE n_human + n_proxy > 0") == 0);
+    CHECK(check_domain_windows(st, path) == 0);
+
+    /* Nothing may change the roll-up behind the triggers' back. */
+    CHECK(raw_exec(path, "DELETE FROM messages WHERE id = 1")
+          != SQLITE_OK);
+    CHECK(raw_exec(path, "UPDATE messages SET sent_at = 5 WHERE id = 1")
+          != SQLITE_OK);
+    CHECK(raw_exec(path, "UPDATE messages SET domain = 'z' WHERE id = 1")
+          != SQLITE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM messages") == 57);
+    store_close(st);
+}
+
+
+/* A version 3 file taken back to the version 2 schema, as shipped. */
+static const char v3_to_v2[] =
+    "DROP TRIGGER messages_slices_insert;"
+    "DROP TRIGGER messages_slices_delete;"
+    "DROP TRIGGER messages_slices_move;"
+    "DROP TABLE domain_slices;"
+    "DROP INDEX messages_by_domain;"
+    "DROP INDEX messages_by_sent;"
+    "CREATE INDEX messages_by_sent ON messages(sent_at, domain,"
+    "  reached_at, first_open_at, last_open_at, n_human, n_proxy,"
+    "  n_privacy_prefetch, n_scanner, n_internal, n_head_probe);"
+    "PRAGMA user_version = 2;";
+
+
+static void
+test_migrate_v2(void)
+{
+    char path[256];
+    char before[WIDE_MAX];
+    char after[WIDE_MAX];
+    struct store *st;
+
+    db_path(path, sizeof(path), "migrate-v2");
+    st = open_store(path);
+    CHECK(slices_fixture(st) == 56);
+    store_close(st);
+    CHECK(raw_exec(path, v3_to_v2) == SQLITE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master"
+                  " WHERE name LIKE '%slice%'") == 0);
+    domains_reference(path, INT64_MIN, INT64_MAX, before);
+
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "SELECT count(*) FROM"
+                  " pragma_index_info('messages_by_sent')") == 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM domain_slices") > 20);
+    after[0] = '\0';
+    CHECK(store_domains(st, INT64_MIN, INT64_MAX, render_cb, after)
+          == STORE_OK);
+    CHECK_STR(after, before);
+    CHECK(check_domain_windows(st, path) == 0);
+
+    /* The triggers run on the migrated file. */
+    CHECK(fetch1(st, 1, 2000000000, "10.7.7.0", "proxy-9") == STORE_OK);
+    CHECK(raw_int(path, "SELECT max(last_open_at) FROM domain_slices")
+          == 2000000000);
+    CHECK(check_domain_windows(st, path) == 0);
     store_close(st);
 }
 
@@ -2526,6 +2832,8 @@ main(void)
     test_unopened();
     test_reclassify();
     test_migrate_v1();
+    test_domain_slices();
+    test_migrate_v2();
 
     remove_tmp_dir();
     return check_done();
