@@ -767,6 +767,30 @@ step_done(struct store *st, sqlite3_stmt *s, const char *what)
 }
 
 
+/*
+ * Steps s, which returns at most one row, and readies it again.  On a
+ * row *out takes its first column and STORE_OK comes back; with no row,
+ * none_rc (STORE_OK leaves *out as it was; STORE_ERR records an error).
+ */
+static int
+step_int64(struct store *st, sqlite3_stmt *s, const char *what,
+           int none_rc, int64_t *out)
+{
+    int rc = sqlite3_step(s);
+
+    if (rc == SQLITE_ROW) {
+        *out = sqlite3_column_int64(s, 0);
+        rc = STORE_OK;
+    } else if (rc == SQLITE_DONE && none_rc != STORE_ERR) {
+        rc = none_rc;
+    } else {
+        rc = fail(st, rc, what);
+    }
+    finish(s);
+    return rc;
+}
+
+
 /* Runs a cached statement that takes no parameters and returns no rows. */
 static int
 run(struct store *st, enum stmt_id id, const char *what)
@@ -1202,15 +1226,7 @@ upsert_customer(struct store *st, const struct store_message_in *m,
         return rc;
     }
 
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = fail(st, rc, "customer");
-    }
-    finish(s);
-    return rc;
+    return step_int64(st, s, "customer", STORE_ERR, id);
 }
 
 
@@ -1876,7 +1892,6 @@ static int
 find_unkept(struct store *st, const struct fetch_job *j, int64_t *id)
 {
     sqlite3_stmt *s = st->stmt[S_UNKEPT_FIND];
-    int rc;
 
     *id = 0;
     if (sqlite3_bind_int64(s, 1, j->message_id) != SQLITE_OK
@@ -1889,15 +1904,7 @@ find_unkept(struct store *st, const struct fetch_job *j, int64_t *id)
         return bind_failed(st, s, "burst unkept");
     }
 
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "burst unkept");
-    }
-    finish(s);
-    return rc;
+    return step_int64(st, s, "burst unkept", STORE_OK, id);
 }
 
 
@@ -2654,17 +2661,10 @@ reply_customer(struct store *st, const char *key, const char *ticket_id,
         return bind_failed(st, s, "reply");
     }
 
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *customer_id = sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else if (rc == SQLITE_DONE) {
+    rc = step_int64(st, s, "reply", STORE_NOTFOUND, customer_id);
+    if (rc == STORE_NOTFOUND) {
         set_err(st, "reply: the ticket has no message to that recipient");
-        rc = STORE_NOTFOUND;
-    } else {
-        rc = fail(st, rc, "reply");
     }
-    finish(s);
     return rc;
 }
 
@@ -2675,7 +2675,6 @@ next_covered(struct store *st, const char *ticket_id, int64_t customer_id,
              int64_t at_ms, int64_t *id)
 {
     sqlite3_stmt *s = st->stmt[S_REPLY_NEXT];
-    int rc;
 
     if (sqlite3_bind_text(s, 1, ticket_id, -1, SQLITE_STATIC) != SQLITE_OK
         || sqlite3_bind_int64(s, 2, customer_id) != SQLITE_OK
@@ -2684,15 +2683,7 @@ next_covered(struct store *st, const char *ticket_id, int64_t customer_id,
         return bind_failed(st, s, "reply");
     }
 
-    rc = sqlite3_step(s);
-    if (rc == SQLITE_ROW) {
-        *id = sqlite3_column_int64(s, 0);
-        rc = STORE_OK;
-    } else {
-        rc = rc == SQLITE_DONE ? STORE_NOTFOUND : fail(st, rc, "reply");
-    }
-    finish(s);
-    return rc;
+    return step_int64(st, s, "reply", STORE_NOTFOUND, id);
 }
 
 
