@@ -2,6 +2,8 @@
  * static_files.c - loads the files of the static directory into memory
  * at start, so serving one never touches the disk and a request path can
  * never reach outside the directory (it is only ever compared to names).
+ * Files of a first-level subdirectory are served under its name
+ * ("/vendor/uPlot.esm.js").
  */
 #include "server/static_files.h"
 
@@ -99,48 +101,78 @@ response_from_file(const char *path, const char *name)
 }
 
 
+/*
+ * Adds the regular files of dir to sf under prefix ("" or "/vendor"),
+ * and, while depth > 0, the files of its subdirectories one level further
+ * down.  Names too long to keep are skipped, as are dot files.
+ */
+static void
+load_dir(struct static_files *sf, const char *dir, const char *prefix,
+         int depth)
+{
+    struct dirent *de;
+    char path[4096];
+    struct stat st;
+    DIR *d;
+
+    d = opendir(dir);
+    if (d == NULL) {
+        log_msg(LOG_WARN, "static.missing", "dir=%s err=\"%s\"", dir,
+                strerror(errno));
+        return;
+    }
+
+    while ((de = readdir(d)) != NULL && sf->n < FILES_MAX) {
+        struct static_file *file = &sf->files[sf->n];
+        int len;
+
+        if (de->d_name[0] == '.'
+            || (size_t) snprintf(path, sizeof(path), "%s/%s", dir,
+                                 de->d_name) >= sizeof(path)
+            || stat(path, &st) != 0) {
+            continue;
+        }
+        len = snprintf(file->name, sizeof(file->name), "%s/%s", prefix,
+                       de->d_name);
+        if (len < 0 || (size_t) len >= sizeof(file->name)) {
+            continue;
+        }
+        if (S_ISDIR(st.st_mode)) {
+            if (depth > 0) {
+                char sub[NAME_MAX_LEN];
+
+                memcpy(sub, file->name, (size_t) len + 1);
+                load_dir(sf, path, sub, depth - 1);
+            }
+            continue;
+        }
+        file->response = response_from_file(path, de->d_name);
+        if (file->response != NULL) {
+            sf->n++;
+        }
+    }
+    closedir(d);
+}
+
+
 int
 static_files_load(struct static_files **out, const char *dir, char *err,
                   size_t errlen)
 {
     struct static_files *sf;
-    struct dirent *de;
-    char path[4096];
-    DIR *d;
 
     *out = sf = calloc(1, sizeof(*sf));
     if (sf == NULL) {
         snprintf(err, errlen, "static: out of memory");
         return -1;
     }
-    d = dir == NULL ? NULL : opendir(dir);
-    if (d == NULL) {
-        if (dir != NULL) {
-            log_msg(LOG_WARN, "static.missing", "dir=%s err=\"%s\"", dir,
-                    strerror(errno));
-        }
+    if (dir == NULL) {
         return 0;
     }
 
-    while ((de = readdir(d)) != NULL && sf->n < FILES_MAX) {
-        struct static_file *file = &sf->files[sf->n];
-
-        if (de->d_name[0] == '.'
-            || strlen(de->d_name) + 2 > sizeof(file->name)) {
-            continue;
-        }
-        if ((size_t) snprintf(path, sizeof(path), "%s/%s", dir,
-                              de->d_name) >= sizeof(path)) {
-            continue;
-        }
-        file->response = response_from_file(path, de->d_name);
-        if (file->response != NULL) {
-            file->name[0] = '/';
-            memcpy(file->name + 1, de->d_name, strlen(de->d_name) + 1);
-            sf->n++;
-        }
-    }
-    closedir(d);
+    /* One level of subdirectories: static/vendor/ holds the libraries
+     * the build copies in from npm. */
+    load_dir(sf, dir, "", 1);
     log_msg(LOG_INFO, "static.loaded", "dir=%s files=%zu", dir, sf->n);
     return 0;
 }

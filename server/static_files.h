@@ -11,8 +11,9 @@ struct MHD_Response;
 struct static_files;
 
 /*
- * Loads the regular files directly in dir (NULL: none).  A missing
- * directory is not an error: there is simply nothing to serve.
+ * Loads the regular files in dir (NULL: none) and in its first-level
+ * subdirectories, served as "/sub/name".  A missing directory is not an
+ * error: there is simply nothing to serve.
  */
 int static_files_load(struct static_files **out, const char *dir,
                       char *err, size_t errlen);
