@@ -5,15 +5,23 @@
 # once and only when something is missing, and goes through sudo when not
 # root.  Prints nothing when everything is already there.
 #
-# `deps.sh run` installs what building and serving need; `deps.sh test`
-# (the default) adds what the tests drive: Chromium for the browser test,
-# wrk and nginx for the benchmark smoke test.  BEACON_NO_BROWSER=1 leaves
+# `deps.sh run` installs what building and serving need (npm included: the
+# build fetches the dashboard's chart library); `deps.sh test` (the
+# default) adds what the tests drive: Chromium for the browser tests, wrk
+# and nginx for the benchmark smoke test.  BEACON_NO_BROWSER=1 leaves
 # out Chromium; `make test` fails without it.
 set -eu
 
 packages="build-essential cmake make pkg-config
     libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev libidn2-dev
     python3 curl"
+# The build copies the dashboard's chart library from npm and the
+# dashboard test runs Playwright from npm.  A Node.js from elsewhere
+# (NodeSource bundles npm) is used as it is; only when there is no npm at
+# all are Debian's nodejs and npm installed.
+if ! command -v npm >/dev/null 2>&1; then
+    packages="$packages nodejs npm"
+fi
 if [ "${1:-test}" = test ]; then
     packages="$packages wrk nginx"
     if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
