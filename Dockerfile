@@ -10,13 +10,15 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y \
         --no-install-recommends build-essential cmake pkg-config \
         libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev \
-        libidn2-dev \
+        libidn2-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
+# dashboard_vendor copies the dashboard's chart library from npm into
+# static/vendor/, which the runtime stage takes with the rest of static/.
 RUN cmake -S . -B /build -DCMAKE_BUILD_TYPE=RelWithDebInfo \
         -DBUILD_TESTING=OFF \
-    && cmake --build /build -j"$(nproc)" --target beacon
+    && cmake --build /build -j"$(nproc)" --target beacon dashboard_vendor
 
 FROM debian:12-slim
 RUN apt-get update \
