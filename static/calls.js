@@ -49,8 +49,14 @@ export class CallList {
       this.run((api) => this.download(api), els.error);
     });
     els.dialogForm.addEventListener('submit', (ev) => {
+      const outcome = new FormData(els.dialogForm).get('outcome');
+
       ev.preventDefault();
-      this.run((api) => this.save(api), els.dialogError);
+      if (!outcome) {
+        showError(els.dialogError, 'Choose what happened on the call.');
+        return;
+      }
+      this.run((api) => this.save(api, outcome), els.dialogError);
     });
     els.cancel.addEventListener('click', () => els.dialog.close());
   }
@@ -111,39 +117,38 @@ export class CallList {
     els.dialog.showModal();
   }
 
-  async save(api) {
-    const els = this.els;
-    const form = new FormData(els.dialogForm);
-    const outcome = form.get('outcome');
-    const note = String(form.get('note') || '').trim();
+  async save(api, outcome) {
+    const note = this.els.note.value.trim();
     const customer = this.calling;
-
-    if (!outcome) {
-      showError(els.dialogError, 'Choose what happened on the call.');
-      return;
-    }
     const call = await api.postJson('/api/v1/calls', {
       recipient: customer.recipient, outcome, ...(note ? {note} : {}),
     });
-    els.dialog.close();
-    this.applyCall(customer, call);
+
+    this.els.dialog.close();
+    this.applyCall(customer.recipient, customer.name, call);
   }
 
-  /* Updates the list with a logged call: a customer the call hides
-   * leaves it, anyone else shows the call as their last one. */
-  applyCall(customer, call) {
-    const who = customer.name || customer.recipient;
+  /*
+   * Updates the list with a logged call: a customer the call hides
+   * leaves it, anyone else shows the call as their last one.  Rows are
+   * matched by recipient: a poll may have replaced them meanwhile.
+   */
+  applyCall(recipient, name, call) {
+    const row = this.customers.find((c) => c.recipient === recipient);
 
     if (call.hidden_until) {
-      this.customers = this.customers.filter((c) => c !== customer);
-      this.total = Math.max(0, this.total - 1);
+      this.customers = this.customers.filter((c) => c !== row);
+      this.total = Math.max(0, this.total - (row ? 1 : 0));
       this.render();
-      this.els.summary.textContent += ` ${who}: ${OUTCOMES[call.outcome]},`
-        + ` off the list until ${formatDateTime(call.hidden_until)}.`;
+      this.els.summary.textContent += ` ${name || recipient}: `
+        + `${OUTCOMES[call.outcome]}, off the list until `
+        + `${formatDateTime(call.hidden_until)}.`;
       return;
     }
-    customer.last_call = {at: call.at, outcome: call.outcome,
-                          note: call.note ?? null};
+    if (row) {
+      row.last_call = {at: call.at, outcome: call.outcome,
+                       note: call.note ?? null};
+    }
     this.render();
   }
 

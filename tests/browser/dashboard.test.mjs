@@ -355,6 +355,9 @@ async function logging_a_call_updates_the_list() {
   await dialog.getByLabel('Reached').check();
   await dialog.getByRole('button', {name: 'Save'}).click();
   await row(VIP[0]).waitFor({state: 'detached', timeout: WAIT_MS});
+  check((await page.locator('#calls-summary').textContent())
+    .includes(`${VIP[0].name}: Reached, off the list until `),
+        'the summary does not say the reached customer left the list');
   check(await page.evaluate(() => window.notReloaded === true),
         'the page reloaded');
 
