@@ -30,8 +30,9 @@ export class AlertStrip {
   }
 
   itemFor(alert) {
-    const show = h('button', {type: 'button', class: 'link'},
-                   'Show chart');
+    const show = h('button', {type: 'button', class: 'link'}, 'Show chart',
+                   h('span', {class: 'visually-hidden'},
+                     ` of ${alert.domain}`));
 
     show.addEventListener('click', () => this.onChoose(alert.domain));
     return h('li', {'data-domain': alert.domain},

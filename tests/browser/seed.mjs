@@ -48,9 +48,29 @@ export const EXPECTED_ALERT =
 export const THIN_DOMAINS = ['gmx.de', 'acme-corp.example',
   'berg-bau.example', 'tiny-shop.example'];
 
-/* True for k of n indices, spread evenly (Bresenham). */
-function spread(i, k, n) {
-  return Math.floor(((i + 1) * k) / n) > Math.floor((i * k) / n);
+/* A fixed pseudo-random sequence (mulberry32): the same seed every run. */
+function random(seedValue) {
+  let a = seedValue;
+
+  return () => {
+    a = (a + 0x6d2b79f5) | 0;
+    let t = Math.imul(a ^ (a >>> 15), 1 | a);
+    t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+const rand = random(20261203);
+
+/* Exactly k of n indices, chosen at random: which replies get opened. */
+function pick(k, n) {
+  const order = Array.from({length: n}, (_, i) => i);
+
+  for (let i = n - 1; i > 0; i--) {
+    const j = Math.floor(rand() * (i + 1));
+    [order[i], order[j]] = [order[j], order[i]];
+  }
+  return new Set(order.slice(0, k));
 }
 
 /* n send times spread over [fromDays, toDays) days before now. */
@@ -84,9 +104,11 @@ async function send(beacon, who, sentAt, opened) {
 }
 
 async function seedCohort(beacon, d, times, nOpened) {
+  const opened = pick(nOpened, times.length);
+
   for (let i = 0; i < times.length; i++) {
     const who = customer(d, i % d.customers);
-    await send(beacon, who, times[i], spread(i, nOpened, times.length));
+    await send(beacon, who, times[i], opened.has(i));
   }
 }
 
