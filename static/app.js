@@ -149,13 +149,11 @@ class Dashboard {
     clearTimeout(this.timer);
     const outcomes = await Promise.all([
       this.attempt((api) => this.alerts.refresh(api), byId('alerts-error')),
-      this.attempt((api) => this.refreshDomains(api),
-                   byId('domains-error')),
-      this.attempt((api) => this.chart.refresh(api), byId('chart-error')),
+      this.refreshDomainsAndChart(),
       this.attempt((api) => this.calls.refresh(api), byId('calls-error')),
     ]);
 
-    if (this.settle(outcomes) && this.api !== null) {
+    if (this.settle(outcomes.flat()) && this.api !== null) {
       this.lastRefresh = new Date();
       this.showRefreshed();
     }
@@ -164,10 +162,24 @@ class Dashboard {
     }
   }
 
-  async refreshDomains(api) {
-    await this.domains.load(api);
-    this.chart.setDomains(this.domains.domains());
-    await this.domains.refreshSparks(api, browserTimeZone());
+  /* The domains first: the chart offers them (and shows the largest
+   * until one is chosen); then the chart and the sparklines at once. */
+  async refreshDomainsAndChart() {
+    const error = byId('domains-error');
+    const loaded = await this.attempt(async (api) => {
+      await this.domains.load(api);
+      this.chart.setDomains(this.domains.domains());
+    }, error);
+
+    if (loaded !== OK) {
+      return [loaded];
+    }
+    return [loaded, ...await Promise.all([
+      this.attempt((api) => this.chart.refresh(api), byId('chart-error')),
+      this.attempt((api) => this.domains.refreshSparks(api,
+                                                       browserTimeZone()),
+                   error),
+    ])];
   }
 
   /* A user's action (log a call, download, show a chart). */

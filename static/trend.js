@@ -46,10 +46,11 @@ export class TrendChart {
     new ResizeObserver(() => this.fitWidth()).observe(els.chart);
   }
 
-  /* Offers the domains in the select, keeping the current choice. */
+  /* Offers the domains in the select, keeping the current choice; until
+   * there is one, the first domain is shown. */
   setDomains(domains) {
     const select = this.els.domain;
-    const chosen = select.value;
+    const chosen = select.value || (domains.length > 0 ? domains[0] : '');
     const options = domains.map((d) => h('option', {value: d}, d));
 
     select.replaceChildren(h('option', {value: ''}, 'Choose a domain'),

@@ -275,12 +275,15 @@ async function a_domain_chart_shows_the_trend() {
 
   checkEq(await page.locator('#chart-tz').inputValue(), TZ,
           'the time zone defaults to the browser\'s');
+  await page.locator('#chart-summary').filter({hasText: /^gmail\.com by/})
+    .waitFor({timeout: WAIT_MS});
   await page.locator('#domains tbody')
     .getByRole('button', {name: 'yahoo.com', exact: true}).click();
-  await page.locator('#chart canvas').first().waitFor({timeout: WAIT_MS});
+  await page.locator('#chart-summary').filter({hasText: /^yahoo\.com by/})
+    .waitFor({timeout: WAIT_MS});
+  check(await page.locator('#chart canvas').first().isVisible(),
+        'no chart drawn');
   const day = await want('day');
-  await page.waitForFunction((n) => document.querySelectorAll(
-    '#chart-data tbody tr').length === n, day.length, {timeout: WAIT_MS});
   checkEq(await cellTexts(rows), day, 'daily points of yahoo.com');
   checkEq(day.reduce((n, p) => n + Number(p[1]), 0), 80,
           'yahoo.com replies in the daily chart');
@@ -380,7 +383,8 @@ async function a_screenshot_of_the_dashboard() {
   if (routes.trend) {
     await page.locator('#domains tbody')
       .getByRole('button', {name: 'yahoo.com', exact: true}).click();
-    await page.locator('#chart canvas').first().waitFor({timeout: WAIT_MS});
+    await page.locator('#chart-summary').filter({hasText: /^yahoo\.com/})
+      .waitFor({timeout: WAIT_MS});
     await page.locator('#domains svg.spark').first()
       .waitFor({timeout: WAIT_MS});
   }
