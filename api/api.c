@@ -509,6 +509,7 @@ stats_doc(const struct writer_stats *ws, const struct api_counters *c)
         { "fetches_collapsed", ws->collapsed },
         { "fetches_not_kept", ws->not_kept },
         { "opens_dropped", ws->dropped },
+        { "opens_waited", ws->waited },
         { "tokens_rejected", c->tokens_rejected },
         { "queue_pending", (uint64_t) ws->pending },
     };

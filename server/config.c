@@ -61,6 +61,9 @@ static const struct opt opts[] = {
       "connection is closed" },
     { "--queue-size", "BEACON_QUEUE_SIZE", OPT_UINT, FIELD(queue_size),
       16, 1000000, "fetches waiting to be written, at most" },
+    { "--queue-wait-ms", "BEACON_QUEUE_WAIT_MS", OPT_UINT,
+      FIELD(queue_wait_ms), 0, 10000, "how long a fetch may wait for "
+      "room in a full queue while the writer catches up (0: never)" },
     { "--fetch-rows-max", "BEACON_FETCH_ROWS_MAX", OPT_UINT,
       FIELD(fetch_rows_max), 1, 100000, "fetch rows kept per message; "
       "later fetches are only counted" },
@@ -90,6 +93,7 @@ config_defaults(struct serve_config *c)
     c->max_connections = 4096;
     c->idle_timeout_s = 30;
     c->queue_size = 8192;
+    c->queue_wait_ms = 250;
     c->fetch_rows_max = STORE_FETCH_ROWS_DEFAULT;
     c->clip_threshold = 90000;
     c->call_hide_hours = 168;

@@ -146,6 +146,7 @@ start_store_side(struct running *run, const struct serve_config *c,
                      run->classifier, err, errlen) != 0) {
         return -1;
     }
+    writer_set_wait(run->writer, c->queue_wait_ms);
 
     acfg = (struct api_config) {
         .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,

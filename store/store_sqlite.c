@@ -370,6 +370,8 @@ enum stmt_id {
     S_CUSTOMER_CALL_LO,
     S_CUSTOMER_CALL_REST,
     S_REPLY_CUSTOMER_OF,
+    S_CALL_OPENED,
+    S_CALL_REACHED,
     S_UNOPENED,
     S_UNOPENED_COUNT,
     S_UNOPENED_DETAIL,
@@ -439,7 +441,7 @@ static const char *const stmt_sql[S_COUNT] = {
         "SELECT m.registered_at, m.rows_kept, m.not_kept, m.reached_at,"
         " m.replied_at, f.id, f.at, f.last_at, f.user_agent, f.is_head,"
         " f.class, m.first_open_at IS NOT NULL, m.domain, "
-        SLICE_OF("m.sent_at") ", m.customer_id, m.kind = 'reply'"
+        SLICE_OF("m.sent_at") ", m.customer_id, m.kind = 'reply', m.sent_at"
         " FROM messages AS m LEFT JOIN fetches AS f"
         "  ON f.message_id = m.id AND f.addr = ?2"
         " WHERE m.id = ?1",
@@ -709,6 +711,23 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE id = ?1",
     [S_CUSTOMER_CALL_REST] = "UPDATE customers SET " CALL_REST("?1")
         " WHERE id = ?1",
+
+    /* A fetch first opened customer ?1's reply sent at ?2.  When it is
+     * newer than their newest opened one, it becomes that, and their
+     * unopened replies are those after it (see CALL_REST); else nothing
+     * changes. */
+    [S_CALL_OPENED] =
+        "UPDATE customers SET call_lo = ?2,"
+        " (call_oldest, call_reached) = (SELECT min(sent_at),"
+        "  count(reached_at) FROM messages WHERE customer_id = ?1"
+        "  AND kind = 'reply' AND sent_at > ?2)"
+        " WHERE id = ?1 AND coalesce(call_lo < ?2, 1)",
+
+    /* A fetch first reached, but did not open, customer ?1's reply sent
+     * at ?2: one more reached among the unopened, if it is one. */
+    [S_CALL_REACHED] =
+        "UPDATE customers SET call_reached = call_reached + 1"
+        " WHERE id = ?1 AND coalesce(call_lo < ?2, 1)",
 
     /* The customer of message ?1 when it is a reply. */
     [S_REPLY_CUSTOMER_OF] =
@@ -1735,6 +1754,7 @@ struct fetch_job {
     int opened;
     int64_t customer_id;
     int is_reply;
+    int64_t sent_at;
     int64_t slice;
     char domain[SLICE_DOMAIN_MAX];  /* "" when too long to keep */
     int64_t window[2];              /* its burst window, [start, end) */
@@ -1816,6 +1836,7 @@ read_slice(sqlite3_stmt *s, struct fetch_job *j)
     j->slice = sqlite3_column_int64(s, 13);
     j->customer_id = sqlite3_column_int64(s, 14);
     j->is_reply = sqlite3_column_int(s, 15);
+    j->sent_at = sqlite3_column_int64(s, 16);
     j->domain[0] = '\0';
     if (len < sizeof(j->domain)) {
         memcpy(j->domain, domain != NULL ? domain : "", len + 1);
@@ -2297,19 +2318,35 @@ relabel_burst(struct store *st, const struct fetch_job *j)
 
 
 /*
- * The fetch first opens or first reaches a reply: its customer's place
- * on the call list may change.  Later fetches of it cannot move it.
+ * Moves the customer's call-list state for a fetch that first opens or
+ * first reaches a reply, by what that one reply changes (S_CALL_OPENED,
+ * S_CALL_REACHED) rather than by refresh_customer(): this runs on the
+ * writer's hot path, once per reply.  Later fetches change nothing.
  */
 static int
-moves_call_list(const struct fetch_job *j)
+move_call_list(struct store *st, const struct fetch_job *j)
 {
     int cls = j->verdict.cls;
+    enum stmt_id which;
+    sqlite3_stmt *s;
 
     if (!j->is_reply) {
-        return 0;
+        return STORE_OK;
     }
-    return (!j->opened && STORE_CLASS_IS_OPEN(cls))
-           || (!j->reached && cls != STORE_INTERNAL);
+    if (!j->opened && STORE_CLASS_IS_OPEN(cls)) {
+        which = S_CALL_OPENED;
+    } else if (!j->reached && cls != STORE_INTERNAL) {
+        which = S_CALL_REACHED;
+    } else {
+        return STORE_OK;
+    }
+
+    s = st->stmt[which];
+    if (sqlite3_bind_int64(s, 1, j->customer_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, j->sent_at) != SQLITE_OK) {
+        return bind_failed(st, s, "call list");
+    }
+    return step_done(st, s, "call list");
 }
 
 
@@ -2340,8 +2377,8 @@ write_fetch(struct store *st, const struct store_fetch_rec *rec,
     if (rc == STORE_OK) {
         rc = count_fetch(st, &j, where);
     }
-    if (rc == STORE_OK && moves_call_list(&j)) {
-        rc = refresh_customer(st, j.customer_id);
+    if (rc == STORE_OK) {
+        rc = move_call_list(st, &j);
     }
     if (rc == STORE_OK) {
         rc = relabel_burst(st, &j);

@@ -9,10 +9,15 @@
  * packed (its strings at their own length, not in fixed arrays), so a
  * deep queue stays small in memory.  Nothing here allocates after start.
  *
+ * When the filling buffer is full while the writer commits the other,
+ * a pixel thread waits (at most wait_ms) for the swap: under a load the
+ * writer cannot keep up with, the pixel path slows to the writer's pace
+ * instead of losing opens.
+ *
  * A batch that fails (locked, read-only, full disk) is kept and retried
  * with a growing pause; new fetches meanwhile fill the other buffer and,
- * once it is full, are dropped and counted.  The reply to the reader
- * never depends on any of this.
+ * once it is full, are dropped and counted without waiting: the reply
+ * to the reader never waits on a failing store.
  */
 #include "store/writer.h"
 
@@ -55,6 +60,7 @@ struct writer {
     pthread_mutex_t lock;
     pthread_cond_t wake;            /* work arrived, or stop */
     pthread_cond_t progress;        /* a batch finished */
+    pthread_cond_t room;            /* the filling buffer was swapped */
     pthread_t thread;
     struct store *st;
     store_classify_fn *classify;
@@ -68,6 +74,8 @@ struct writer {
 
     int stopping;
     int idle;                       /* the writer waits on wake */
+    int failing;                    /* the last try of a batch failed */
+    unsigned wait_ms;
     uint64_t done;                  /* fetches written, unknown or lost */
     struct writer_stats stats;
 };
@@ -119,6 +127,9 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
             if (tries > 0) {
                 log_msg(LOG_INFO, "writer.recovered", "tries=%d n=%zu",
                         tries, n);
+                pthread_mutex_lock(&w->lock);
+                w->failing = 0;
+                pthread_mutex_unlock(&w->lock);
             }
             return 0;
         }
@@ -134,6 +145,8 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
 
         pthread_mutex_lock(&w->lock);
         w->stats.failures++;
+        w->failing = 1;
+        pthread_cond_broadcast(&w->room);
         int stopping = w->stopping;
         pthread_mutex_unlock(&w->lock);
         if (stopping && tries >= STOP_RETRIES) {
@@ -231,6 +244,7 @@ writer_main(void *arg)
 
         batch = w->fill;
         w->fill = batch == &w->bufs[0] ? &w->bufs[1] : &w->bufs[0];
+        pthread_cond_broadcast(&w->room);
         pthread_mutex_unlock(&w->lock);
 
         write_queued(w, batch);
@@ -238,6 +252,19 @@ writer_main(void *arg)
     }
     pthread_mutex_unlock(&w->lock);
     return NULL;
+}
+
+
+/* A condition variable whose timed waits run on the monotonic clock. */
+static void
+init_monotonic_cond(pthread_cond_t *c)
+{
+    pthread_condattr_t attr;
+
+    pthread_condattr_init(&attr);
+    pthread_condattr_setclock(&attr, CLOCK_MONOTONIC);
+    pthread_cond_init(c, &attr);
+    pthread_condattr_destroy(&attr);
 }
 
 
@@ -271,12 +298,14 @@ writer_start(struct writer **out, struct store *st, size_t capacity,
     pthread_mutex_init(&w->lock, NULL);
     pthread_cond_init(&w->wake, NULL);
     pthread_cond_init(&w->progress, NULL);
+    init_monotonic_cond(&w->room);
 
     if (pthread_create(&w->thread, NULL, writer_main, w) != 0) {
         snprintf(err, errlen, "writer: cannot start thread");
         pthread_mutex_destroy(&w->lock);
         pthread_cond_destroy(&w->wake);
         pthread_cond_destroy(&w->progress);
+        pthread_cond_destroy(&w->room);
         goto fail;
     }
 
@@ -322,6 +351,54 @@ put_string(unsigned char *p, const char *s, size_t len)
 }
 
 
+void
+writer_set_wait(struct writer *w, unsigned ms)
+{
+    pthread_mutex_lock(&w->lock);
+    w->wait_ms = ms;
+    pthread_mutex_unlock(&w->lock);
+}
+
+
+/* The filling buffer takes one more fetch of size bytes.  Lock held. */
+static int
+has_room(const struct writer *w, size_t size)
+{
+    return w->fill->n < w->capacity && w->fill->used + size <= w->bytes;
+}
+
+
+/*
+ * Waits, lock held, until the writer swaps in an empty buffer, at most
+ * wait_ms, and only while the store is not failing: a failing batch may
+ * take seconds and the reply must not.  1 when there is room now.
+ */
+static int
+wait_for_room(struct writer *w, size_t size)
+{
+    struct timespec until;
+
+    if (w->wait_ms == 0 || w->failing || w->stopping) {
+        return 0;
+    }
+    clock_gettime(CLOCK_MONOTONIC, &until);
+    until.tv_sec += w->wait_ms / 1000;
+    until.tv_nsec += (long) (w->wait_ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
+
+    w->stats.waited++;
+    while (!has_room(w, size) && !w->failing && !w->stopping) {
+        if (pthread_cond_timedwait(&w->room, &w->lock, &until) != 0) {
+            break;
+        }
+    }
+    return has_room(w, size);
+}
+
+
 int
 writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
             int is_head, const char *addr, const char *user_agent,
@@ -336,7 +413,7 @@ writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
     unsigned char *p;
 
     pthread_mutex_lock(&w->lock);
-    if (w->fill->n == w->capacity || w->fill->used + size > w->bytes) {
+    if (!has_room(w, size) && !wait_for_room(w, size)) {
         w->stats.dropped++;
         pthread_mutex_unlock(&w->lock);
         return -1;
@@ -391,6 +468,7 @@ writer_stop(struct writer *w)
     pthread_mutex_lock(&w->lock);
     w->stopping = 1;
     pthread_cond_signal(&w->wake);
+    pthread_cond_broadcast(&w->room);
     pthread_mutex_unlock(&w->lock);
     pthread_join(w->thread, NULL);
 
@@ -405,6 +483,7 @@ writer_stop(struct writer *w)
     pthread_mutex_destroy(&w->lock);
     pthread_cond_destroy(&w->wake);
     pthread_cond_destroy(&w->progress);
+    pthread_cond_destroy(&w->room);
     free(w->bufs[0].data);
     free(w->bufs[1].data);
     free(w->chunk);

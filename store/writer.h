@@ -4,8 +4,10 @@
  * The pixel path calls writer_push(), which copies the fetch into a
  * bounded in-memory batch and returns without touching the database.  The
  * writer thread swaps the batch out and commits it in one transaction, so
- * a fetch never waits on SQLite.  When the batch is full the open is
- * dropped and counted; the reply to the reader is never affected.
+ * a fetch never waits on SQLite.  When the batch is full because the
+ * writer is busy, writer_push() waits a bounded time for room
+ * (writer_set_wait()); when the store is failing, or the wait runs out,
+ * the open is dropped and counted.
  */
 #ifndef BEACON_WRITER_H
 #define BEACON_WRITER_H
@@ -23,6 +25,7 @@ struct writer_stats {
     uint64_t collapsed;     /* counted on an identical earlier fetch */
     uint64_t not_kept;      /* over the per-message rows cap: counted */
     uint64_t dropped;       /* refused: queue full */
+    uint64_t waited;        /* pushes that waited for room */
     uint64_t batches;       /* transactions committed */
     uint64_t failures;      /* batches that failed and were retried */
     size_t pending;         /* waiting to be written now */
@@ -40,9 +43,19 @@ int writer_start(struct writer **out, struct store *st, size_t capacity,
                  size_t errlen);
 
 /*
+ * How long writer_push() may wait for room in a full queue while the
+ * writer is committing (0, the default: never).  The wait slows the
+ * pixel threads to the writer's pace instead of losing opens; it never
+ * happens while the store is failing, so a locked or full database
+ * cannot hold up replies.
+ */
+void writer_set_wait(struct writer *w, unsigned ms);
+
+/*
  * Queues one fetch; user_agent may be NULL and is cut to STORE_UA_MAX
  * bytes, referer_host may be NULL.  Returns 0, or -1 when the queue is
- * full (counted as dropped).  Thread-safe; never blocks on the database.
+ * full (counted as dropped).  Thread-safe; never waits on the database,
+ * only (see writer_set_wait()) for the writer to take a full batch.
  */
 int writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
                 int is_head, const char *addr, const char *user_agent,

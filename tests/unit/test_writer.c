@@ -193,6 +193,65 @@ writer_should_wait_out_a_lock_and_drop_past_capacity(struct store *reader)
 }
 
 
+/* classify_all_human(), a millisecond a fetch: a writer slower than
+ * the pushes. */
+static void
+classify_slowly(void *ctx, const struct store_fetch_facts *f,
+                struct store_verdict *v)
+{
+    nanosleep(&(struct timespec) { 0, 1000000 }, NULL);
+    classify_all_human(ctx, f, v);
+}
+
+
+/* Pushes n fetches as fast as one thread can; returns those refused. */
+static int
+push_burst(struct writer *w, int64_t id, int n, int64_t at)
+{
+    int refused = 0;
+
+    for (int i = 0; i < n; i++) {
+        refused += writer_push(w, id, at + i, 0, "192.0.2.0", "x", NULL)
+                   != 0;
+    }
+    return refused;
+}
+
+
+/* A busy writer slows the pushes down instead of losing them. */
+static void
+writer_should_wait_for_room_instead_of_dropping(struct store *reader)
+{
+    char err[256];
+    struct writer *w;
+    struct writer_stats s;
+    struct store *st;
+    int64_t id = add_message(reader, "t4");
+    int refused;
+
+    CHECK(store_open(&st, db_path, err, sizeof(err)) == STORE_OK);
+    CHECK(writer_start(&w, st, 16, classify_slowly, NULL, err,
+                       sizeof(err)) == 0);
+
+    /* Without a wait, pushes past two buffers' worth are lost. */
+    refused = push_burst(w, id, 200, 10000);
+    writer_flush(w);
+    writer_stats(w, &s);
+    CHECK(refused > 0 && s.dropped == (uint64_t) refused);
+    CHECK(s.waited == 0);
+
+    writer_set_wait(w, 5000);
+    refused = push_burst(w, id, 200, 20000);
+    writer_flush(w);
+    writer_stats(w, &s);
+    CHECK(refused == 0);
+    CHECK(s.waited > 0);
+    CHECK(s.written == (uint64_t) (400 - (int) s.dropped));
+    CHECK(opens_of(reader, "t4").n == (int) s.written);
+    writer_stop(w);
+}
+
+
 int
 main(void)
 {
@@ -209,6 +268,7 @@ main(void)
     writer_should_write_and_count_unknown(reader);
     writer_should_cap_and_clean_user_agents(reader);
     writer_should_wait_out_a_lock_and_drop_past_capacity(reader);
+    writer_should_wait_for_room_instead_of_dropping(reader);
 
     store_close(reader);
     snprintf(err, sizeof(err), "rm -rf %s", dir);
