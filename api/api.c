@@ -65,6 +65,7 @@ static const struct route routes[] = {
     { "/healthz", 0, "GET", "GET, HEAD", healthz_get },
     { "/api/v1/messages", 0, "POST", "POST", api_messages_post },
     { "/api/v1/events", 0, "POST", "POST", api_events_post },
+    { "/api/v1/calls", 0, "POST", "POST", api_calls_post },
     { "/api/v1/tickets/", 1, "GET", "GET, HEAD", api_ticket_get },
     { "/api/v1/domains", 0, "GET", "GET, HEAD", api_domains_get },
     { "/api/v1/domains/trend", 0, "GET", "GET, HEAD", api_trend_get },
@@ -125,6 +126,8 @@ copy_config(struct api *api, const struct api_config *cfg)
     api->cfg.api_key = NULL;
     if (api->cfg.clip_threshold == 0)
         api->cfg.clip_threshold = API_CLIP_THRESHOLD_DEFAULT;
+    if (api->cfg.call_hide_ms <= 0)
+        api->cfg.call_hide_ms = API_CALL_HIDE_DEFAULT_MS;
     hash_key(cfg->api_key, api->key_hash);
 
     api->db_path = strdup(cfg->db_path);

@@ -51,6 +51,9 @@ struct api_config {
     void (*counters)(struct api_counters *out);  /* may be NULL */
     unsigned clip_threshold;            /* html_bytes from which the
                                          * pixel goes on top; 0: 90000 */
+    int64_t call_hide_ms;               /* a call that reached the
+                                         * customer hides them from the
+                                         * call list this long; 0: 7 d */
 };
 
 struct api;

@@ -26,6 +26,10 @@
  */
 #define API_CLIP_THRESHOLD_DEFAULT 90000u
 
+/* How long a call that reached a customer keeps them off the call list
+ * when api_config says nothing: a week, time for the reply to be read. */
+#define API_CALL_HIDE_DEFAULT_MS (INT64_C(7) * 24 * 3600 * 1000)
+
 /*
  * Reading what the request carries; NULL when absent (or when the server
  * gave no look-up function).
@@ -135,6 +139,8 @@ void api_messages_post(struct api *api, const struct api_request *req,
 void api_events_post(struct api *api, const struct api_request *req,
                      const char *arg, struct api_reply *reply);
 void api_ticket_get(struct api *api, const struct api_request *req,
+                    const char *arg, struct api_reply *reply);
+void api_calls_post(struct api *api, const struct api_request *req,
                     const char *arg, struct api_reply *reply);
 void api_domains_get(struct api *api, const struct api_request *req,
                      const char *arg, struct api_reply *reply);

@@ -1,8 +1,8 @@
 /*
- * api_messages.c - registering messages, recording customer replies, and
- * reading tickets back.
+ * api_messages.c - registering messages, recording customer replies and
+ * the team's calls, and reading tickets back.
  *
- * POST /api/v1/messages and POST /api/v1/events validate the whole body
+ * POST /api/v1/messages, /events and /calls validate the whole body
  * before touching the store, so a rejected request stores nothing; the
  * store then writes in one transaction.  A registration's reply carries
  * its signed pixel and where to put it.  GET /api/v1/tickets/{ticket_id}
@@ -31,6 +31,8 @@
 #define TIME_TEXT_MAX 64        /* bytes; longer is never a valid time */
 #define TYPE_MAX 32             /* bytes; longer is never a valid type */
 #define DOMAIN_MAX 256          /* bytes, NUL included */
+#define OUTCOME_MAX 16          /* bytes; longer is never an outcome */
+#define CALL_NOTE_MAX 1000      /* bytes */
 
 /* JSON numbers are doubles: integers beyond 2^53 are not exact. */
 #define SAFE_INTEGER_MAX 9007199254740991.0
@@ -518,6 +520,21 @@ api_messages_post(struct api *api, const struct api_request *req,
 }
 
 
+/*
+ * Writes the store's key for a recipient: its local part as given and
+ * its normalised domain.
+ */
+static void
+canonical_recipient(const struct ticket_recipient *who, char *out,
+                    size_t outlen)
+{
+    const char *at = strrchr(who->recipient, '@');
+
+    snprintf(out, outlen, "%.*s@%s", (int) (at - who->recipient),
+             who->recipient, who->domain);
+}
+
+
 /* type: required; "customer_reply" is the only event there is. */
 static int
 read_event_type(const cJSON *root, char *err, size_t errlen)
@@ -587,7 +604,6 @@ api_events_post(struct api *api, const struct api_request *req,
     char canonical[RECIPIENT_MAX + 2 * DOMAIN_MAX];
     struct reply_event e;
     struct store *st;
-    const char *at;
     cJSON *root;
     int64_t marked = 0;
     int rc;
@@ -602,10 +618,7 @@ api_events_post(struct api *api, const struct api_request *req,
         return;
     }
 
-    /* The store keys customers by local part and normalised domain. */
-    at = strrchr(e.who.recipient, '@');
-    snprintf(canonical, sizeof canonical, "%.*s@%s",
-             (int) (at - e.who.recipient), e.who.recipient, e.who.domain);
+    canonical_recipient(&e.who, canonical, sizeof canonical);
 
     st = api_store_take(api);
     rc = store_reply_record(st, e.who.ticket_id, canonical, e.at_ms,
@@ -619,6 +632,119 @@ api_events_post(struct api *api, const struct api_request *req,
     else if (rc == STORE_NOTFOUND)
         api_reply_error(reply, 404,
                         "the ticket has no message to that recipient");
+    cJSON_Delete(root);
+}
+
+
+/* A validated call. */
+struct call {
+    struct ticket_recipient who;        /* ticket_id unused */
+    const char *outcome;
+    const char *note;
+};
+
+/* outcome: required; one of the four a call can have. */
+static int
+read_outcome(const cJSON *root, struct call *c, char *err, size_t errlen)
+{
+    static const char *const outcomes[] = {
+        "reached", "voicemail", "no_answer", "wrong_number"
+    };
+    size_t i;
+
+    if (optional_string(root, "outcome", "outcome", OUTCOME_MAX,
+                        &c->outcome, err, errlen) != 0)
+        return -1;
+    if (c->outcome == NULL || c->outcome[0] == '\0')
+        return api_fail(err, errlen, "outcome is required");
+    for (i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++)
+        if (strcmp(c->outcome, outcomes[i]) == 0)
+            return 0;
+    return api_fail(err, errlen, "outcome must be \"reached\", "
+                    "\"voicemail\", \"no_answer\" or \"wrong_number\"");
+}
+
+
+/* Validates a call body.  Unknown members are ignored. */
+static int
+read_call(const cJSON *root, struct call *c, char *err, size_t errlen)
+{
+    memset(c, 0, sizeof *c);
+    if (!cJSON_IsObject(root))
+        return api_fail(err, errlen, "the body must be a JSON object");
+    if (read_recipient(root, &c->who, err, errlen) != 0
+        || read_outcome(root, c, err, errlen) != 0
+        || optional_string(root, "note", "note", CALL_NOTE_MAX, &c->note,
+                           err, errlen) != 0)
+        return -1;
+    return 0;
+}
+
+
+static cJSON *
+call_doc(const struct call *c, int64_t id, int64_t at_ms, int64_t hide_ms)
+{
+    cJSON *doc = cJSON_CreateObject();
+    int reached = strcmp(c->outcome, "reached") == 0;
+
+    if (doc == NULL
+        || api_add_count(doc, "id", id) != 0
+        || cJSON_AddStringToObject(doc, "recipient", c->who.recipient)
+               == NULL
+        || cJSON_AddStringToObject(doc, "outcome", c->outcome) == NULL
+        || api_add_string_or_null(doc, "note", c->note) != 0
+        || api_add_time(doc, "at", at_ms) != 0
+        || api_add_time_or_null(doc, "hidden_until",
+                                reached ? at_ms + hide_ms : 0) != 0) {
+        cJSON_Delete(doc);
+        return NULL;
+    }
+    return doc;
+}
+
+
+/*
+ * POST /api/v1/calls: the team called a customer.  The call becomes the
+ * last call on their call-list row; one that reached them hides them
+ * from the list for the configured time ("hidden_until").
+ */
+void
+api_calls_post(struct api *api, const struct api_request *req,
+               const char *arg, struct api_reply *reply)
+{
+    char err[API_ERR_MAX];
+    char canonical[RECIPIENT_MAX + 2 * DOMAIN_MAX];
+    struct store_call_in in;
+    struct call c;
+    struct store *st;
+    cJSON *root;
+    int64_t id = 0;
+    int rc;
+
+    (void) arg;
+    root = read_body(api, req, reply);
+    if (root == NULL)
+        return;
+    if (read_call(root, &c, err, sizeof err) != 0) {
+        cJSON_Delete(root);
+        api_reply_error(reply, 400, "%s", err);
+        return;
+    }
+
+    canonical_recipient(&c.who, canonical, sizeof canonical);
+    in = (struct store_call_in) { canonical, req->now_ms, c.outcome,
+                                  c.note };
+    st = api_store_take(api);
+    rc = store_call_add(st, &in, &id);
+    if (rc != STORE_OK && rc != STORE_NOTFOUND)
+        api_reply_store_error(reply, st, rc, "call_add");
+    api_store_give(api, st);
+
+    if (rc == STORE_OK)
+        api_reply_json(reply, 201, call_doc(&c, id, req->now_ms,
+                                            api_config(api)->call_hide_ms));
+    else if (rc == STORE_NOTFOUND)
+        api_reply_error(reply, 404, "recipient: no such customer");
     cJSON_Delete(root);
 }
 

@@ -26,6 +26,9 @@
 #define MS_PER_DAY INT64_C(86400000)
 #define DOMAINS_DEFAULT_DAYS 30
 #define UNOPENED_DEFAULT_AGE "24h"
+#define UNOPENED_DEFAULT_LIMIT 1000
+#define UNOPENED_LIMIT_MAX 100000
+#define ROW_OFFSET_MAX INT64_C(1000000000)
 #define NUMBER_TEXT_MAX 32      /* bytes; longer is never a sane number */
 #define REASON_NAME_MAX 32      /* bytes; longer is never a reason name */
 
@@ -322,6 +325,32 @@ read_format(const struct api_request *req, int *csv, char *err,
 
 
 /*
+ * A whole number in [min, max] written in plain decimal digits; *out
+ * keeps dflt when the parameter is absent.
+ */
+static int
+read_count(const struct api_request *req, const char *name, int64_t min,
+           int64_t max, int64_t dflt, int64_t *out, char *err,
+           size_t errlen)
+{
+    const char *s = api_param(req, name);
+    size_t n = s != NULL ? strlen(s) : 0;
+
+    *out = dflt;
+    if (s == NULL)
+        return 0;
+    if (n > 10 || strspn(s, "0123456789") != n)
+        return api_fail(err, errlen, "%s must be a whole number from %"
+                        PRId64 " to %" PRId64, name, min, max);
+    *out = strtoll(s, NULL, 10);
+    if (*out < min || *out > max)
+        return api_fail(err, errlen, "%s must be a whole number from %"
+                        PRId64 " to %" PRId64, name, min, max);
+    return 0;
+}
+
+
+/*
  * reason: a comma-separated list of reason names; the mask has bit
  * 1u << reason for each (0, all reasons, when the parameter is absent).
  * An unknown or empty name is an error that names it.
@@ -358,8 +387,8 @@ read_reasons(const struct api_request *req, unsigned *mask, char *err,
 
 
 static int
-read_unopened_query(const struct api_request *req, struct unopened_query *q,
-                    char *err, size_t errlen)
+read_unopened_query(const struct api_request *req, int64_t hide_ms,
+                    struct unopened_query *q, char *err, size_t errlen)
 {
     const char *min = api_param(req, "min_value");
     const char *age = api_param(req, "older_than");
@@ -376,8 +405,14 @@ read_unopened_query(const struct api_request *req, struct unopened_query *q,
         q->store.sent_before_ms = INT64_MIN;
     else
         q->store.sent_before_ms = req->now_ms - age_ms;
-    if (read_reasons(req, &q->store.reasons, err, errlen) != 0)
+    if (read_reasons(req, &q->store.reasons, err, errlen) != 0
+        || read_count(req, "limit", 1, UNOPENED_LIMIT_MAX,
+                      UNOPENED_DEFAULT_LIMIT, &q->store.limit, err,
+                      errlen) != 0
+        || read_count(req, "offset", 0, ROW_OFFSET_MAX, 0,
+                      &q->store.offset, err, errlen) != 0)
         return -1;
+    q->store.hide_reached_after_ms = req->now_ms - hide_ms;
     return read_format(req, &q->csv, err, errlen);
 }
 
@@ -409,6 +444,25 @@ add_ticket_ids(cJSON *o, const struct store_unopened_row *r)
 }
 
 
+/* "last_call": {"at", "outcome", "note"}, or null when never called. */
+static int
+add_last_call(cJSON *o, const struct store_unopened_row *r)
+{
+    cJSON *call;
+
+    if (r->last_call_outcome == NULL)
+        return cJSON_AddNullToObject(o, "last_call") != NULL ? 0 : -1;
+    call = cJSON_AddObjectToObject(o, "last_call");
+    if (call == NULL
+        || api_add_time(call, "at", r->last_call_at_ms) != 0
+        || cJSON_AddStringToObject(call, "outcome",
+                                   r->last_call_outcome) == NULL
+        || api_add_string_or_null(call, "note", r->last_call_note) != 0)
+        return -1;
+    return 0;
+}
+
+
 static int
 customer_json(cJSON *customers, const struct store_unopened_row *r)
 {
@@ -429,7 +483,8 @@ customer_json(cJSON *customers, const struct store_unopened_row *r)
         || api_add_time(o, "oldest_unopened_at", r->oldest_ms) != 0
         || api_add_time(o, "newest_unopened_at", r->newest_ms) != 0
         || api_add_time_or_null(o, "last_open_at", r->last_open_at_ms) != 0
-        || add_ticket_ids(o, r) != 0)
+        || add_ticket_ids(o, r) != 0
+        || add_last_call(o, r) != 0)
         return 1;
     return 0;
 }
@@ -468,7 +523,7 @@ csv_header(struct csv_buf *b)
     static const char *const names[] = {
         "recipient", "name", "phone", "value", "reason", "replies",
         "unopened", "oldest_unopened_at", "newest_unopened_at",
-        "last_open_at", "ticket_ids"
+        "last_open_at", "ticket_ids", "last_call_at", "last_call_outcome"
     };
     size_t i;
 
@@ -484,7 +539,7 @@ customer_csv(struct csv_buf *b, const struct store_unopened_row *r)
 {
     char value[NUMBER_TEXT_MAX], replies[NUMBER_TEXT_MAX];
     char unopened[NUMBER_TEXT_MAX];
-    char oldest[32], newest[32], last_open[32] = "";
+    char oldest[32], newest[32], last_open[32] = "", last_call[32] = "";
     char *ids = join_ticket_ids(r);
 
     if (ids == NULL)
@@ -496,6 +551,8 @@ customer_csv(struct csv_buf *b, const struct store_unopened_row *r)
     format_time(r->newest_ms, newest, sizeof newest);
     if (r->last_open_at_ms != 0)
         format_time(r->last_open_at_ms, last_open, sizeof last_open);
+    if (r->last_call_outcome != NULL)
+        format_time(r->last_call_at_ms, last_call, sizeof last_call);
 
     csv_field(b, r->recipient, 1);
     csv_field(b, r->name, 0);
@@ -508,6 +565,8 @@ customer_csv(struct csv_buf *b, const struct store_unopened_row *r)
     csv_field(b, newest, 0);
     csv_field(b, last_open, 0);
     csv_field(b, ids, 0);
+    csv_field(b, last_call, 0);
+    csv_field(b, r->last_call_outcome, 0);
     csv_end_record(b);
     free(ids);
     return b->failed ? 1 : 0;
@@ -544,6 +603,20 @@ reply_csv(struct api_reply *reply, struct csv_buf *b)
 }
 
 
+/* "total": the rows the query lists before its limit and offset. */
+static int
+add_total(struct store *st, const struct store_unopened_query *q,
+          cJSON *doc)
+{
+    int64_t total = 0;
+    int rc = store_unopened_count(st, q, &total);
+
+    if (rc != STORE_OK)
+        return rc;
+    return api_add_count(doc, "total", total) != 0 ? 1 : STORE_OK;
+}
+
+
 /* Sets up the walk: the CSV header line, or {"customers": []}. */
 static cJSON *
 start_walk(struct unopened_walk *w)
@@ -567,7 +640,8 @@ start_walk(struct unopened_walk *w)
 
 
 /*
- * GET /api/v1/unopened?min_value=&older_than=&reason=&format=
+ * GET /api/v1/unopened?min_value=&older_than=&reason=&limit=&offset=
+ *                      &format=
  *
  * The call list.  A customer's unopened replies are those sent after
  * their newest opened reply (all of them when none was opened), opened
@@ -579,7 +653,10 @@ start_walk(struct unopened_walk *w)
  * class but internal), else never_fetched.  replies counts all their
  * replies; unopened, the oldest/newest times and ticket_ids describe the
  * unopened ones; last_open_at is when they last opened a reply, or null.
- * Confirmations neither qualify a customer nor count as opened.
+ * Confirmations neither qualify a customer nor count as opened.  A call
+ * that reached the customer hides them for the configured time; the
+ * last call shows on the row.  limit and offset page the rows; "total"
+ * counts them all (JSON only).
  */
 void
 api_unopened_get(struct api *api, const struct api_request *req,
@@ -593,7 +670,8 @@ api_unopened_get(struct api *api, const struct api_request *req,
     int rc;
 
     (void) arg;
-    if (read_unopened_query(req, &q, err, sizeof err) != 0) {
+    if (read_unopened_query(req, api_config(api)->call_hide_ms, &q, err,
+                            sizeof err) != 0) {
         api_reply_error(reply, 400, "%s", err);
         return;
     }
@@ -607,6 +685,8 @@ api_unopened_get(struct api *api, const struct api_request *req,
 
     st = api_store_take(api);
     rc = store_unopened(st, &q.store, unopened_row, &w);
+    if (rc == STORE_OK && !w.csv)
+        rc = add_total(st, &q.store, doc);
     if (rc < 0)
         api_reply_store_error(reply, st, rc, "unopened");
     api_store_give(api, st);

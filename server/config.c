@@ -67,6 +67,9 @@ static const struct opt opts[] = {
     { "--clip-threshold", "BEACON_CLIP_THRESHOLD", OPT_UINT,
       FIELD(clip_threshold), 1, 10000000, "HTML size in bytes from which "
       "the pixel goes at the top (Gmail clips near 102 kB)" },
+    { "--call-hide-hours", "BEACON_CALL_HIDE_HOURS", OPT_UINT,
+      FIELD(call_hide_hours), 1, 8760, "hours a customer reached by "
+      "phone stays off the call list" },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))
@@ -89,6 +92,7 @@ config_defaults(struct serve_config *c)
     c->queue_size = 8192;
     c->fetch_rows_max = STORE_FETCH_ROWS_DEFAULT;
     c->clip_threshold = 90000;
+    c->call_hide_hours = 168;
 }
 
 

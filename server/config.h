@@ -27,6 +27,7 @@ struct serve_config {
     unsigned queue_size;
     unsigned fetch_rows_max;
     unsigned clip_threshold;
+    unsigned call_hide_hours;
     struct cidr trusted[CONFIG_TRUSTED_MAX];
     size_t n_trusted;
     char base_url_buf[200];         /* base_url without a trailing '/' */

@@ -150,7 +150,8 @@ start_store_side(struct running *run, const struct serve_config *c,
     acfg = (struct api_config) {
         .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,
         .base_url = base_url, .writer = run->writer,
-        .counters = counters_fill, .clip_threshold = c->clip_threshold
+        .counters = counters_fill, .clip_threshold = c->clip_threshold,
+        .call_hide_ms = (int64_t) c->call_hide_hours * 3600 * 1000
     };
     return api_new(&run->api, &acfg, err, errlen);
 }

@@ -315,13 +315,21 @@ int store_reason_parse(const char *s);
  * any reply of theirs was opened, else machine_only when an unopened one
  * was reached, else never_fetched.  replies counts all their replies;
  * unopened, oldest/newest and ticket_ids (distinct, in order of first
- * reply) describe the unopened ones.  Sorted by value descending, then
- * oldest unopened first.
+ * reply) describe the unopened ones.  A customer whose last call
+ * reached them after hide_reached_after_ms is left out; the row shows the
+ * last call either way.  Sorted by value descending, then oldest
+ * unopened first; limit and offset take a page of that order, which
+ * costs the page, not the list (the backend keeps each customer's place).
  */
 struct store_unopened_query {
     double min_value;
     int64_t sent_before_ms;
     unsigned reasons;
+    int64_t hide_reached_after_ms;      /* a call that reached them later
+                                         * than this hides them;
+                                         * INT64_MAX: none does */
+    int64_t limit;                      /* rows at most; < 0: all */
+    int64_t offset;                     /* rows skipped first */
 };
 
 struct store_unopened_row {
@@ -337,10 +345,35 @@ struct store_unopened_row {
     int64_t last_open_at_ms;            /* 0: never opened a reply */
     const char *const *ticket_ids;
     size_t n_ticket_ids;
+    int64_t last_call_at_ms;            /* 0: never called */
+    const char *last_call_outcome;      /* NULL when never called */
+    const char *last_call_note;         /* NULL when none */
 };
 
 int store_unopened(struct store *st, const struct store_unopened_query *q,
                    int (*cb)(void *ctx, const struct store_unopened_row *r),
                    void *ctx);
+
+/* How many customers the query lists, before its limit and offset. */
+int store_unopened_count(struct store *st,
+                         const struct store_unopened_query *q,
+                         int64_t *total);
+
+/*
+ * A call the team made.  recipient is keyed as in store_message_in
+ * (local part @ normalised domain); outcome is one of "reached",
+ * "voicemail", "no_answer" and "wrong_number".  The call becomes the
+ * customer's last call (store_unopened_row).  STORE_NOTFOUND when no
+ * customer has that address.
+ */
+struct store_call_in {
+    const char *recipient;
+    int64_t at_ms;
+    const char *outcome;
+    const char *note;                   /* NULL when none */
+};
+
+int store_call_add(struct store *st, const struct store_call_in *c,
+                   int64_t *id);
 
 #endif

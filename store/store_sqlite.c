@@ -97,6 +97,21 @@
  *   deleted and keep their domain and sent_at; triggers refuse both.
  *   A new statement that changes a message's figures must keep
  *   domain_slices as these do (the unit tests check the two agree).
+ *
+ * Version 4: the call list kept per customer, and calls.
+ * - customers carry their call-list state: call_lo, the send time of
+ *   their newest opened reply (NULL: none opened), call_oldest, the
+ *   oldest of their replies sent after it (NULL: none unopened), and
+ *   call_reached, how many of those were reached.  refresh_customer()
+ *   works them out again from the customer's replies whenever a reply
+ *   is added or one of theirs is first opened or reached, or has its
+ *   figures rebuilt (recompute_message()).  The list then reads
+ *   customers only, through customers_on_call_list, in its own order,
+ *   and stops at its page: a scan of every customer's replies took
+ *   seconds at a million messages.
+ * - calls records each call the team made, with its outcome and note;
+ *   customers.last_call_id points at the newest, which the list shows
+ *   and which hides a customer reached by phone for a while.
  */
 
 /*
@@ -134,6 +149,23 @@
     "  n_head_probe = n_head_probe + excluded.n_head_probe," \
     "  last_open_at = coalesce(max(last_open_at, excluded.last_open_at)," \
     "   last_open_at, excluded.last_open_at);"
+
+/*
+ * The call-list state of customer c (an SQL expression), in two steps
+ * because the second reads the first: call_lo, the send time of their
+ * newest opened reply; then their replies sent after it (all when
+ * none was opened): the oldest one's send time and how many were
+ * reached.  "After" is a range from call_lo + 1 (or the smallest
+ * integer) so that it uses messages_by_customer.
+ */
+#define CALL_LO(c) \
+    "call_lo = (SELECT max(sent_at) FROM messages WHERE customer_id = " \
+    c " AND kind = 'reply' AND first_open_at IS NOT NULL)"
+#define CALL_REST(c) \
+    "(call_oldest, call_reached) = (SELECT min(sent_at), count(reached_at)" \
+    " FROM messages WHERE customer_id = " c " AND kind = 'reply'" \
+    " AND sent_at >= coalesce(customers.call_lo + 1," \
+    " -9223372036854775807 - 1))"
 
 static const char *const migrations[] = {
     "CREATE TABLE customers ("
@@ -281,6 +313,25 @@ static const char *const migrations[] = {
     " WHEN NEW.domain IS NOT OLD.domain OR NEW.sent_at IS NOT OLD.sent_at"
     " BEGIN SELECT RAISE(ABORT, 'a message keeps its domain and sent_at');"
     " END;",
+
+    "ALTER TABLE customers ADD COLUMN call_lo INTEGER;"
+    "ALTER TABLE customers ADD COLUMN call_oldest INTEGER;"
+    "ALTER TABLE customers ADD COLUMN call_reached INTEGER NOT NULL"
+    "  DEFAULT 0;"
+    "ALTER TABLE customers ADD COLUMN last_call_id INTEGER;"
+    "CREATE TABLE calls ("
+    "  id INTEGER PRIMARY KEY,"
+    "  customer_id INTEGER NOT NULL REFERENCES customers(id),"
+    "  at INTEGER NOT NULL,"
+    "  outcome TEXT NOT NULL CHECK (outcome IN ('reached', 'voicemail',"
+    "    'no_answer', 'wrong_number')),"
+    "  note TEXT"
+    ");"
+    "CREATE INDEX calls_by_customer ON calls(customer_id, at);"
+    "UPDATE customers SET " CALL_LO("customers.id") ";"
+    "UPDATE customers SET " CALL_REST("customers.id") ";"
+    "CREATE INDEX customers_on_call_list ON customers(value DESC,"
+    "  call_oldest, id) WHERE call_oldest IS NOT NULL;",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -317,8 +368,15 @@ enum stmt_id {
     S_TICKET,
     S_DOMAINS,
     S_DOMAIN_SERIES,
+    S_CUSTOMER_CALL_LO,
+    S_CUSTOMER_CALL_REST,
+    S_REPLY_CUSTOMER_OF,
     S_UNOPENED,
+    S_UNOPENED_COUNT,
+    S_UNOPENED_DETAIL,
     S_UNOPENED_TICKETS,
+    S_CALL_INSERT,
+    S_CALL_LINK,
     S_COUNT
 };
 
@@ -328,6 +386,22 @@ enum stmt_id {
  */
 #define FIRST_REPLY "coalesce(min(replied_at, ?2), ?2, replied_at)"
 #define LAST_REPLY "coalesce(max(last_reply_at, ?2), ?2, last_reply_at)"
+
+/* The call list, from the state each customer keeps (version 4):
+ * value >= ?1, an unopened reply sent at or before ?2 and none of
+ * their own replies since, a reason in the mask ?3 (bit 1 << reason,
+ * the reason worked out as in call_reason()), and no call that
+ * reached them after ?4.  It walks customers_on_call_list in its
+ * order and stops at the page (?5 rows from ?6).
+ */
+#define UNOPENED_FROM \
+    " FROM customers AS c LEFT JOIN calls AS k ON k.id = c.last_call_id" \
+    " WHERE c.call_oldest IS NOT NULL AND c.call_oldest <= ?2" \
+    "  AND c.value >= ?1" \
+    "  AND (c.replied_at IS NULL OR c.replied_at < c.call_oldest)" \
+    "  AND (?3 >> CASE WHEN c.call_lo IS NOT NULL THEN 2" \
+    "   WHEN c.call_reached > 0 THEN 1 ELSE 0 END) & 1" \
+    "  AND NOT (k.outcome IS 'reached' AND k.at > ?4)"
 
 static const char *const stmt_sql[S_COUNT] = {
     /* IMMEDIATE takes the write lock up front, so two writers wait on
@@ -366,7 +440,7 @@ static const char *const stmt_sql[S_COUNT] = {
         "SELECT m.registered_at, m.rows_kept, m.not_kept, m.reached_at,"
         " m.replied_at, f.id, f.at, f.last_at, f.user_agent, f.is_head,"
         " f.class, m.first_open_at IS NOT NULL, m.domain, "
-        SLICE_OF("m.sent_at")
+        SLICE_OF("m.sent_at") ", m.customer_id, m.kind = 'reply'"
         " FROM messages AS m LEFT JOIN fetches AS f"
         "  ON f.message_id = m.id AND f.addr = ?2"
         " WHERE m.id = ?1",
@@ -644,38 +718,34 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE domain = ?1 AND sent_at >= ?2 AND sent_at < ?3"
         " ORDER BY sent_at",
 
-    /* The call list.  Only replies count; confirmations are ignored both
-     * ways.  opened: per customer of value >= ?1, all their replies, the
-     * send time of the newest opened one (lo) and their newest open.
-     * Then their unopened replies, those sent after lo (all when lo is
-     * NULL), of which the oldest must be sent at or before ?2 and after
-     * the customer's last reply, if any.  "After lo" is written as a
-     * range from lo + 1 (or the smallest integer) so that it uses the
-     * index; lo + 1 past INT64_MAX turns real and still compares right.
-     * The reason and its filter are worked out in call_reason().  c.id
-     * only makes the order stable.  CROSS JOIN keeps customers the outer
-     * loop whatever the statistics say, so the value floor is applied
-     * before any message is read and each customer's replies come from
-     * messages_by_customer. */
+    [S_CUSTOMER_CALL_LO] = "UPDATE customers SET " CALL_LO("?1")
+        " WHERE id = ?1",
+    [S_CUSTOMER_CALL_REST] = "UPDATE customers SET " CALL_REST("?1")
+        " WHERE id = ?1",
+
+    /* The customer of message ?1 when it is a reply. */
+    [S_REPLY_CUSTOMER_OF] =
+        "SELECT customer_id FROM messages WHERE id = ?1 AND kind = 'reply'",
+
+    /* The call list: see UNOPENED_FROM.  c.id only makes the order
+     * stable. */
     [S_UNOPENED] =
-        "WITH opened AS ("
-        " SELECT c.id AS cid, count(*) AS replies,"
-        "  max(m.sent_at) FILTER (WHERE m.first_open_at IS NOT NULL) AS lo,"
-        "  max(m.last_open_at) AS last_open"
-        " FROM customers AS c CROSS JOIN messages AS m"
-        "  ON m.customer_id = c.id AND m.kind = 'reply'"
-        " WHERE c.value >= ?1 GROUP BY c.id)"
-        " SELECT c.id, c.address, c.name, c.phone, c.value, o.replies,"
-        "  count(*), min(u.sent_at) AS oldest, max(u.sent_at),"
-        "  coalesce(o.last_open, 0), o.lo, o.lo IS NOT NULL,"
-        "  count(u.reached_at)"
-        " FROM opened AS o JOIN customers AS c ON c.id = o.cid"
-        " JOIN messages AS u ON u.customer_id = o.cid AND u.kind = 'reply'"
-        "  AND u.sent_at >= coalesce(o.lo + 1, -9223372036854775807 - 1)"
-        " GROUP BY o.cid"
-        " HAVING oldest <= ?2"
-        "  AND (c.replied_at IS NULL OR c.replied_at < oldest)"
-        " ORDER BY c.value DESC, oldest ASC, c.id ASC",
+        "SELECT c.id, c.address, c.name, c.phone, c.value, c.call_lo,"
+        " c.call_oldest, c.call_reached, k.at, k.outcome, k.note"
+        UNOPENED_FROM
+        " ORDER BY c.value DESC, c.call_oldest ASC, c.id ASC"
+        " LIMIT ?5 OFFSET ?6",
+    [S_UNOPENED_COUNT] = "SELECT count(*)" UNOPENED_FROM,
+
+    /* One listed customer (?1) in detail: all their replies, the
+     * unopened ones (sent after ?2, all when NULL) and the newest of
+     * those, and their newest open of a reply. */
+    [S_UNOPENED_DETAIL] =
+        "SELECT count(*),"
+        " count(*) FILTER (WHERE sent_at > coalesce(?2,"
+        "  -9223372036854775807 - 1)),"
+        " max(sent_at), coalesce(max(last_open_at), 0)"
+        " FROM messages WHERE customer_id = ?1 AND kind = 'reply'",
 
     /* The tickets of customer ?1's unopened replies (sent after ?2, the
      * newest opened one, or all when NULL), by their first such reply. */
@@ -684,6 +754,14 @@ static const char *const stmt_sql[S_COUNT] = {
         " WHERE customer_id = ?1 AND kind = 'reply'"
         "  AND sent_at >= coalesce(?2 + 1, -9223372036854775807 - 1)"
         " GROUP BY ticket_id ORDER BY min(sent_at), min(id)",
+
+    /* A call to the customer keyed by ?1; NOTFOUND when none. */
+    [S_CALL_INSERT] =
+        "INSERT INTO calls (customer_id, at, outcome, note)"
+        " SELECT id, ?2, ?3, ?4 FROM customers WHERE address_key = ?1"
+        " RETURNING id, customer_id",
+    [S_CALL_LINK] =
+        "UPDATE customers SET last_call_id = ?2 WHERE id = ?1",
 };
 
 /* A stored row of the message and network a fetch is being written for. */
@@ -724,6 +802,8 @@ struct store {
     size_t n_pend;
     char err[ERRMSG_MAX];
 };
+
+static int refresh_customer(struct store *st, int64_t id);
 
 /* A growable list of owned strings: the ticket ids of one call-list row. */
 struct strlist {
@@ -1304,6 +1384,9 @@ store_message_add(struct store *st, const struct store_message_in *m,
     if (rc == STORE_OK) {
         rc = insert_message(st, m, customer_id, id);
     }
+    if (rc == STORE_OK && strcmp(m->kind, "reply") == 0) {
+        rc = refresh_customer(st, customer_id);
+    }
     if (rc == STORE_OK) {
         rc = run(st, S_COMMIT, "commit");
     }
@@ -1568,6 +1651,52 @@ slice_message(struct store *st, enum stmt_id which, int64_t id)
 
 
 /*
+ * Works out customer id's call-list state again from their replies
+ * (CALL_LO, CALL_REST).  Every write that adds a reply or changes
+ * whether one is opened or reached calls it.
+ */
+static int
+refresh_customer(struct store *st, int64_t id)
+{
+    sqlite3_stmt *lo = st->stmt[S_CUSTOMER_CALL_LO];
+    sqlite3_stmt *rest = st->stmt[S_CUSTOMER_CALL_REST];
+    int rc;
+
+    if (sqlite3_bind_int64(lo, 1, id) != SQLITE_OK) {
+        return bind_failed(st, lo, "call list");
+    }
+    rc = step_done(st, lo, "call list");
+    if (rc != STORE_OK) {
+        return rc;
+    }
+
+    if (sqlite3_bind_int64(rest, 1, id) != SQLITE_OK) {
+        return bind_failed(st, rest, "call list");
+    }
+    return step_done(st, rest, "call list");
+}
+
+
+/* refresh_customer() for the customer of message id, if it is a reply. */
+static int
+refresh_reply_customer(struct store *st, int64_t id)
+{
+    sqlite3_stmt *s = st->stmt[S_REPLY_CUSTOMER_OF];
+    int64_t customer = 0;
+    int rc;
+
+    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
+        return bind_failed(st, s, "call list");
+    }
+    rc = step_int64(st, s, "call list", STORE_NOTFOUND, &customer);
+    if (rc == STORE_NOTFOUND) {
+        return STORE_OK;
+    }
+    return rc == STORE_OK ? refresh_customer(st, customer) : rc;
+}
+
+
+/*
  * Rebuilds every figure of a message from its rows, its overflow and its
  * replies; reply_at, when not NULL, is a new customer reply covering it.
  * Its slice loses the old figures and gains the new ones; the batch's
@@ -1599,6 +1728,9 @@ recompute_message(struct store *st, int64_t id, const int64_t *reply_at)
     if (rc == STORE_OK) {
         rc = slice_message(st, S_SLICE_JOIN, id);
     }
+    if (rc == STORE_OK) {
+        rc = refresh_reply_customer(st, id);
+    }
     return rc;
 }
 
@@ -1614,6 +1746,8 @@ struct fetch_job {
     int64_t not_kept;
     int reached;                    /* the message, before this fetch */
     int opened;
+    int64_t customer_id;
+    int is_reply;
     int64_t slice;
     char domain[SLICE_DOMAIN_MAX];  /* "" when too long to keep */
     int64_t window[2];              /* its burst window, [start, end) */
@@ -1693,6 +1827,8 @@ read_slice(sqlite3_stmt *s, struct fetch_job *j)
     j->reached = sqlite3_column_type(s, 3) != SQLITE_NULL;
     j->opened = sqlite3_column_int(s, 11);
     j->slice = sqlite3_column_int64(s, 13);
+    j->customer_id = sqlite3_column_int64(s, 14);
+    j->is_reply = sqlite3_column_int(s, 15);
     j->domain[0] = '\0';
     if (len < sizeof(j->domain)) {
         memcpy(j->domain, domain != NULL ? domain : "", len + 1);
@@ -2173,6 +2309,23 @@ relabel_burst(struct store *st, const struct fetch_job *j)
 }
 
 
+/*
+ * The fetch first opens or first reaches a reply: its customer's place
+ * on the call list may change.  Later fetches of it cannot move it.
+ */
+static int
+moves_call_list(const struct fetch_job *j)
+{
+    int cls = j->verdict.cls;
+
+    if (!j->is_reply) {
+        return 0;
+    }
+    return (!j->opened && STORE_CLASS_IS_OPEN(cls))
+           || (!j->reached && cls != STORE_INTERNAL);
+}
+
+
 /* Classifies and stores one fetch, adding to the batch's *res. */
 static int
 write_fetch(struct store *st, const struct store_fetch_rec *rec,
@@ -2199,6 +2352,9 @@ write_fetch(struct store *st, const struct store_fetch_rec *rec,
     rc = place_fetch(st, &j, &where);
     if (rc == STORE_OK) {
         rc = count_fetch(st, &j, where);
+    }
+    if (rc == STORE_OK && moves_call_list(&j)) {
+        rc = refresh_customer(st, j.customer_id);
     }
     if (rc == STORE_OK) {
         rc = relabel_burst(st, &j);
@@ -3085,7 +3241,8 @@ load_tickets(struct store *st, sqlite3_stmt *u, int lo_col,
  * Why a listed customer is on the call list: opened_nothing_recent when
  * any of their replies was opened (a human or proxy fetch, or a reply of
  * theirs); else machine_only when an unopened one was reached (a fetch
- * of any class but internal); else never_fetched.
+ * of any class but internal); else never_fetched.  UNOPENED_FROM says
+ * the same in SQL.
  */
 static int
 call_reason(int any_opened, int64_t unopened_reached)
@@ -3097,31 +3254,89 @@ call_reason(int any_opened, int64_t unopened_reached)
 }
 
 
-/* Loads the current call-list row of s into r, but for its tickets. */
+/* Loads the call-list row under the cursor of s into r, but for its
+ * figures (load_detail()) and tickets. */
 static void
 read_unopened_row(sqlite3_stmt *s, struct store_unopened_row *r)
 {
+    memset(r, 0, sizeof(*r));
     r->recipient = (const char *) sqlite3_column_text(s, 1);
     r->name = (const char *) sqlite3_column_text(s, 2);
     r->phone = (const char *) sqlite3_column_text(s, 3);
     r->value = sqlite3_column_double(s, 4);
-    r->replies = sqlite3_column_int64(s, 5);
-    r->unopened = sqlite3_column_int64(s, 6);
-    r->oldest_ms = sqlite3_column_int64(s, 7);
-    r->newest_ms = sqlite3_column_int64(s, 8);
-    r->last_open_at_ms = sqlite3_column_int64(s, 9);
-    r->reason = call_reason(sqlite3_column_int(s, 11),
-                            sqlite3_column_int64(s, 12));
-    r->ticket_ids = NULL;
-    r->n_ticket_ids = 0;
+    r->oldest_ms = sqlite3_column_int64(s, 6);
+    r->reason = call_reason(sqlite3_column_type(s, 5) != SQLITE_NULL,
+                            sqlite3_column_int64(s, 7));
+    r->last_call_at_ms = sqlite3_column_int64(s, 8);
+    r->last_call_outcome = (const char *) sqlite3_column_text(s, 9);
+    r->last_call_note = (const char *) sqlite3_column_text(s, 10);
 }
 
 
-/* The mask asks for reason (bit 1u << reason; 0 asks for all). */
+/* The listed customer's reply counts and times (S_UNOPENED_DETAIL). */
 static int
-reason_wanted(unsigned mask, int reason)
+load_detail(struct store *st, sqlite3_stmt *u, struct store_unopened_row *r)
 {
-    return mask == 0 || (mask & (1u << (unsigned) reason)) != 0;
+    sqlite3_stmt *s = st->stmt[S_UNOPENED_DETAIL];
+    int rc;
+
+    if (sqlite3_bind_int64(s, 1, sqlite3_column_int64(u, 0)) != SQLITE_OK
+        || sqlite3_bind_value(s, 2, sqlite3_column_value(u, 5))
+           != SQLITE_OK) {
+        return bind_failed(st, s, "unopened");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        r->replies = sqlite3_column_int64(s, 0);
+        r->unopened = sqlite3_column_int64(s, 1);
+        r->newest_ms = sqlite3_column_int64(s, 2);
+        r->last_open_at_ms = sqlite3_column_int64(s, 3);
+        rc = STORE_OK;
+    } else {
+        rc = fail(st, rc, "unopened");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/* Binds the query's filters, ?1 to ?4 of UNOPENED_FROM. */
+static int
+bind_unopened(struct store *st, sqlite3_stmt *s,
+              const struct store_unopened_query *q)
+{
+    unsigned all = (1u << STORE_N_REASONS) - 1;
+
+    if (sqlite3_bind_double(s, 1, q->min_value) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, q->sent_before_ms) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, q->reasons != 0 ? q->reasons : all)
+           != SQLITE_OK
+        || sqlite3_bind_int64(s, 4, q->hide_reached_after_ms)
+           != SQLITE_OK) {
+        return bind_failed(st, s, "unopened");
+    }
+    return STORE_OK;
+}
+
+
+int
+store_unopened_count(struct store *st,
+                     const struct store_unopened_query *q, int64_t *total)
+{
+    sqlite3_stmt *s = st->stmt[S_UNOPENED_COUNT];
+    int rc;
+
+    *total = 0;
+    if (q == NULL) {
+        set_err(st, "unopened: no query");
+        return STORE_ERR;
+    }
+    rc = bind_unopened(st, s, q);
+    if (rc == STORE_OK) {
+        rc = step_int64(st, s, "unopened", STORE_ERR, total);
+    }
+    return rc;
 }
 
 
@@ -3140,19 +3355,23 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
         set_err(st, "unopened: no query");
         return STORE_ERR;
     }
-    if (sqlite3_bind_double(s, 1, q->min_value) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, q->sent_before_ms) != SQLITE_OK) {
+    rc = bind_unopened(st, s, q);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+    if (sqlite3_bind_int64(s, 5, q->limit) != SQLITE_OK
+        || sqlite3_bind_int64(s, 6, q->offset) != SQLITE_OK) {
         return bind_failed(st, s, "unopened");
     }
 
-    /* The ticket query runs inside the outer statement's read, so both
-     * see the same snapshot of the database. */
+    /* The detail and ticket queries run inside the outer statement's
+     * read, so all three see the same snapshot of the database. */
     while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
         read_unopened_row(s, &r);
-        if (!reason_wanted(q->reasons, r.reason)) {
-            continue;
+        stop = load_detail(st, s, &r);
+        if (stop == STORE_OK) {
+            stop = load_tickets(st, s, 5, &tickets);
         }
-        stop = load_tickets(st, s, 10, &tickets);
         if (stop == STORE_OK) {
             r.ticket_ids = (const char *const *) tickets.v;
             r.n_ticket_ids = tickets.n;
@@ -3167,5 +3386,94 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
     }
     finish(s);
     strlist_release(&tickets);
+    return rc;
+}
+
+
+/* Makes call id the last call of its customer. */
+static int
+link_call(struct store *st, int64_t customer_id, int64_t id)
+{
+    sqlite3_stmt *s = st->stmt[S_CALL_LINK];
+
+    if (sqlite3_bind_int64(s, 1, customer_id) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, id) != SQLITE_OK) {
+        return bind_failed(st, s, "call");
+    }
+    return step_done(st, s, "call");
+}
+
+
+/* Inserts the call; sets *id and *customer_id.  NOTFOUND: no customer. */
+static int
+insert_call(struct store *st, const struct store_call_in *c,
+            const char *key, int64_t *id, int64_t *customer_id)
+{
+    sqlite3_stmt *s = st->stmt[S_CALL_INSERT];
+    int rc;
+
+    if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, c->at_ms) != SQLITE_OK
+        || sqlite3_bind_text(s, 3, c->outcome, -1, SQLITE_STATIC)
+           != SQLITE_OK
+        || bind_text_or_null(s, 4, c->note) != SQLITE_OK) {
+        return bind_failed(st, s, "call");
+    }
+
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        *id = sqlite3_column_int64(s, 0);
+        *customer_id = sqlite3_column_int64(s, 1);
+        rc = sqlite3_step(s);
+    }
+    if (rc == SQLITE_DONE) {
+        rc = *id != 0 ? STORE_OK : STORE_NOTFOUND;
+    } else {
+        rc = fail(st, rc, "call");
+    }
+    finish(s);
+    if (rc == STORE_NOTFOUND) {
+        set_err(st, "call: no customer has that address");
+    }
+    return rc;
+}
+
+
+int
+store_call_add(struct store *st, const struct store_call_in *c, int64_t *id)
+{
+    const char *at;
+    int64_t customer_id = 0;
+    char *key;
+    int rc;
+
+    *id = 0;
+    if (c == NULL || c->recipient == NULL || c->outcome == NULL) {
+        set_err(st, "call: no recipient or no outcome");
+        return STORE_ERR;
+    }
+    at = strrchr(c->recipient, '@');
+    key = address_key(c->recipient, at != NULL ? at + 1 : "");
+    if (key == NULL) {
+        set_err(st, "call: out of memory");
+        return STORE_ERR;
+    }
+
+    rc = run(st, S_BEGIN, "begin");
+    if (rc == STORE_OK) {
+        rc = insert_call(st, c, key, id, &customer_id);
+    }
+    if (rc == STORE_OK) {
+        rc = link_call(st, customer_id, *id);
+    }
+    if (rc == STORE_OK) {
+        rc = run(st, S_COMMIT, "commit");
+    }
+    if (rc != STORE_OK) {
+        rollback(st);
+        *id = 0;
+    }
+
+    free(key);
     return rc;
 }

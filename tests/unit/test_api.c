@@ -1683,18 +1683,19 @@ unopened_should_filter_by_value_age_and_reason(void)
 
 #define CSV_HEADER                                                        \
     "recipient,name,phone,value,reason,replies,unopened,"                 \
-    "oldest_unopened_at,newest_unopened_at,last_open_at,ticket_ids\r\n"
+    "oldest_unopened_at,newest_unopened_at,last_open_at,ticket_ids,"     \
+    "last_call_at,last_call_outcome\r\n"
 
 static const char want_csv[] =
     CSV_HEADER
     "ann@example.com,\"Lee, Ann \"\"Annie\"\"\",+1 555 0100,500,"
     "machine_only,2,2,2026-12-01T10:00:00.000Z,2026-12-02T10:00:00.000Z,,"
-    "T1 T2\r\n"
+    "T1 T2,,\r\n"
     "fay@example.net,Fay,,300,opened_nothing_recent,2,1,"
     "2026-12-01T09:00:00.000Z,2026-12-01T09:00:00.000Z,"
-    "2026-11-20T12:00:00.000Z,T10\r\n"
+    "2026-11-20T12:00:00.000Z,T10,,\r\n"
     CARL ",Carl,,100,never_fetched,1,1,2026-12-02T08:00:00.000Z,"
-    "2026-12-02T08:00:00.000Z,,T7\r\n";
+    "2026-12-02T08:00:00.000Z,,T7,,\r\n";
 
 static void
 unopened_should_answer_csv(void)
@@ -1743,7 +1744,7 @@ unopened_should_answer_csv(void)
     s.query = "min_value=100&reason=never_fetched";
     call(&s, &reply);
     CHECK_STR(reply.body, CSV_HEADER CARL ",Carl,,100,never_fetched,1,1,"
-              "2026-12-02T08:00:00.000Z,2026-12-02T08:00:00.000Z,,T7\r\n");
+              "2026-12-02T08:00:00.000Z,2026-12-02T08:00:00.000Z,,T7,,\r\n");
     free(reply.body);
 
     s.query = "min_value=1e6";
@@ -1835,6 +1836,167 @@ customer_should_be_one_across_domain_spellings(void)
     }
     CHECK(n == 1);
     cJSON_Delete(doc);
+}
+
+
+/* limit and offset page the list; total counts it whole. */
+static void
+unopened_should_page(void)
+{
+    char all[512], page[512], want[512];
+    unsigned status;
+    cJSON *doc;
+    char *space;
+
+    recipients(NULL, all, sizeof all);
+    doc = get("/api/v1/unopened", "limit=1", &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "customers")) == 1);
+    CHECK(int_at(doc, "total") == 5);
+    cJSON_Delete(doc);
+
+    /* The second and third rows of the whole list. */
+    recipients("offset=1&limit=2", page, sizeof page);
+    space = strchr(all, ' ');
+    snprintf(want, sizeof want, "%s", space != NULL ? space + 1 : "");
+    space = strchr(want, ' ');
+    space = space != NULL ? strchr(space + 1, ' ') : NULL;
+    if (space != NULL)
+        *space = '\0';
+    CHECK_STR(page, want);
+    recipients("offset=5", page, sizeof page);
+    CHECK_STR(page, "");
+
+    static const struct { const char *query, *needle; } bad[] = {
+        { "limit=0", "limit must be a whole number from 1 to 100000" },
+        { "limit=100001", "limit must be" },
+        { "limit=-1", "limit must be" },
+        { "limit=1.5", "limit must be" },
+        { "limit=99999999999", "limit must be" },
+        { "offset=x", "offset must be a whole number from 0" },
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        struct spec e = { "GET", "/api/v1/unopened", NULL, 0, AUTH, NULL,
+                          bad[i].query };
+
+        expect_error(bad[i].query, &e, 400, bad[i].needle);
+    }
+}
+
+
+static cJSON *
+post_call(const char *body, unsigned *status)
+{
+    struct spec s = { "POST", "/api/v1/calls", body, 0, AUTH, NULL, NULL };
+
+    return call_json(&s, status);
+}
+
+
+/* The row of recipient on the call list (a new object), or NULL. */
+static cJSON *
+call_list_row(const char *recipient)
+{
+    unsigned status;
+    cJSON *doc = get("/api/v1/unopened", NULL, &status);
+    cJSON *c, *found = NULL;
+
+    cJSON_ArrayForEach(c, cJSON_GetObjectItem(doc, "customers")) {
+        const char *r = str_of(c, "recipient");
+
+        if (r != NULL && strcmp(r, recipient) == 0)
+            found = cJSON_Duplicate(c, 1);
+    }
+    cJSON_Delete(doc);
+    return found;
+}
+
+
+/* A call shows on its row; one that reached the customer hides them. */
+static void
+calls_should_show_and_hide(void)
+{
+    unsigned status;
+    cJSON *doc, *row, *last;
+
+    doc = post_call("{\"recipient\":\"ANN@Example.com\","
+                    "\"outcome\":\"voicemail\",\"note\":\"left a message\"}",
+                    &status);
+    CHECK(status == 201);
+    CHECK(int_at(doc, "id") == 1);
+    CHECK_STR(str_of(doc, "recipient"), "ANN@Example.com");
+    CHECK_STR(str_of(doc, "outcome"), "voicemail");
+    CHECK_STR(str_of(doc, "note"), "left a message");
+    CHECK_STR(str_of(doc, "at"), "2026-12-03T12:00:00.000Z");
+    CHECK(is_null(doc, "hidden_until"));
+    cJSON_Delete(doc);
+
+    row = call_list_row("ann@example.com");
+    last = cJSON_GetObjectItem(row, "last_call");
+    CHECK(row != NULL && cJSON_IsObject(last));
+    CHECK_STR(str_of(last, "outcome"), "voicemail");
+    CHECK_STR(str_of(last, "note"), "left a message");
+    CHECK_STR(str_of(last, "at"), "2026-12-03T12:00:00.000Z");
+    cJSON_Delete(row);
+    row = call_list_row("fay@example.net");
+    CHECK(row != NULL && is_null(row, "last_call"));
+    cJSON_Delete(row);
+
+    doc = post_call("{\"recipient\":\"ann@example.com\","
+                    "\"outcome\":\"reached\"}", &status);
+    CHECK(status == 201);
+    CHECK(int_at(doc, "id") == 2);
+    CHECK(is_null(doc, "note"));
+    CHECK_STR(str_of(doc, "hidden_until"), "2026-12-10T12:00:00.000Z");
+    cJSON_Delete(doc);
+    CHECK(!listed("ann@example.com"));
+
+    /* Back on the list a week later, showing that call. */
+    g_now = NOW + INT64_C(7) * 24 * 3600 * 1000;
+    row = call_list_row("ann@example.com");
+    g_now = NOW;
+    last = cJSON_GetObjectItem(row, "last_call");
+    CHECK(row != NULL);
+    CHECK_STR(str_of(last, "outcome"), "reached");
+    cJSON_Delete(row);
+}
+
+
+static void
+calls_should_reject_bad_input(void)
+{
+    static char long_note[1100];
+    char body[1300];
+    struct spec s = { "POST", "/api/v1/calls", body, 0, AUTH, NULL, NULL };
+    static const struct { const char *body, *needle; unsigned want; } bad[] = {
+        { "[]", "the body must be a JSON object", 400 },
+        { "{\"outcome\":\"reached\"}", "recipient is required", 400 },
+        { "{\"recipient\":\"ann@example.com\"}", "outcome is required",
+          400 },
+        { "{\"recipient\":\"ann@example.com\",\"outcome\":\"asleep\"}",
+          "outcome must be \"reached\"", 400 },
+        { "{\"recipient\":\"ann@example.com\",\"outcome\":7}",
+          "outcome must be a string", 400 },
+        { "{\"recipient\":\"ann@\",\"outcome\":\"reached\"}",
+          "recipient: ", 400 },
+        { "{\"recipient\":\"ann@example.com\",\"outcome\":\"reached\","
+          "\"note\":[1]}", "note must be a string", 400 },
+        { "{\"recipient\":\"zed@example.com\",\"outcome\":\"reached\"}",
+          "recipient: no such customer", 404 },
+    };
+
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        snprintf(body, sizeof body, "%s", bad[i].body);
+        expect_error(bad[i].body, &s, bad[i].want, bad[i].needle);
+    }
+
+    memset(long_note, 'n', 1001);
+    snprintf(body, sizeof body, "{\"recipient\":\"fay@example.net\","
+             "\"outcome\":\"reached\",\"note\":\"%s\"}", long_note);
+    expect_error("long note", &s, 400, "note is longer than 1000 bytes");
+    s.method = "GET";
+    expect_error("GET", &s, 405, "");
+    CHECK(listed("fay@example.net"));
 }
 
 
@@ -2447,6 +2609,9 @@ main(void)
     unopened_should_answer_csv();
     customer_should_be_updated_by_later_messages();
     customer_should_be_one_across_domain_spellings();
+    unopened_should_page();
+    calls_should_show_and_hide();
+    calls_should_reject_bad_input();
     body_with_a_raw_nul_should_be_refused();
     api_should_serve_threads_from_the_pool();
     teardown();

@@ -12,6 +12,7 @@
 #include "store/store.h"
 
 #include <dirent.h>
+#include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -33,6 +34,7 @@
 #define LATE 100000
 
 #define TMP_PREFIX "/tmp/beacon-test-store-"
+#define SCHEMA_LATEST 4
 
 static char tmp_dir[sizeof(TMP_PREFIX) + 6];
 
@@ -204,6 +206,27 @@ add_valued(struct store *st, const char *ticket, const char *recipient,
 }
 
 
+/*
+ * Customers whose kept call-list state (schema version 4) differs from
+ * what their replies say, worked out here from scratch: 0 when the
+ * writes kept it right.
+ */
+static int64_t
+call_state_drift(const char *path)
+{
+    return raw_int(path,
+        "WITH truth AS (SELECT c.id, c.call_lo AS lo, c.call_oldest AS old,"
+        "  c.call_reached AS r,"
+        "  (SELECT max(sent_at) FROM messages WHERE customer_id = c.id"
+        "   AND kind = 'reply' AND first_open_at IS NOT NULL) AS lo2"
+        " FROM customers AS c)"
+        " SELECT count(*) FROM truth AS t WHERE t.lo IS NOT t.lo2"
+        "  OR (t.old, t.r) IS NOT (SELECT min(sent_at), count(reached_at)"
+        "   FROM messages WHERE customer_id = t.id AND kind = 'reply'"
+        "   AND (t.lo2 IS NULL OR sent_at > t.lo2))");
+}
+
+
 /* What classify_test() was told last, and how often it was asked. */
 struct judge_log {
     unsigned calls;
@@ -347,20 +370,21 @@ test_open_creates_schema(void)
     CHECK(store_ping(st) == STORE_OK);
     CHECK_STR(store_errmsg(st), "");
 
-    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
     raw_text(path, "PRAGMA journal_mode", text, sizeof(text));
     CHECK_STR(text, "wal");
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'table' AND name IN ('customers', 'messages',"
                   " 'fetches', 'fetch_overflow', 'burst_unkept',"
-                  " 'domain_slices', 'opens')") == 6);
+                  " 'domain_slices', 'calls', 'opens')") == 7);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'index' AND name IN ('messages_by_ticket',"
                   " 'messages_by_customer', 'messages_by_sent',"
                   " 'messages_by_domain', 'fetches_by_message',"
-                  " 'burst_unkept_by_message')") == 6);
+                  " 'burst_unkept_by_message', 'calls_by_customer',"
+                  " 'customers_on_call_list')") == 8);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
-                  " type = 'index' AND sql IS NOT NULL") == 6);
+                  " type = 'index' AND sql IS NOT NULL") == 8);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master WHERE"
                   " type = 'trigger'") == 3);
     CHECK(raw_int(path, "SELECT count(*) FROM"
@@ -390,7 +414,7 @@ test_reopen_keeps_data(void)
 
     st = open_store(path);
     CHECK(st != NULL);
-    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
     CHECK(raw_int(path, "SELECT count(*) FROM messages") == 1);
     CHECK(raw_int(path, "SELECT n_human FROM messages") == 1);
     CHECK(add(st, "T2", "a@b.com", "b.com", "reply", 1000) == 2);
@@ -522,7 +546,7 @@ test_concurrent_first_open(void)
         good += open_race_round(path);
     }
     CHECK(good == ROUNDS);
-    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
 }
 
 
@@ -1087,6 +1111,7 @@ test_burst_order(void)
     CHECK_STR(text, "scanner:t-burst scanner:t-burst scanner:t-scan");
     figures(path, a, text, sizeof(text));
     CHECK(strncmp(text, "0,0,0,3,", 8) == 0);
+    CHECK(call_state_drift(path) == 0);
     store_close(st);
 }
 
@@ -1138,6 +1163,7 @@ test_burst(void)
     raw_text(path, "SELECT reason FROM fetches WHERE at = 1061000", text,
              sizeof(text));
     CHECK_STR(text, "secs=61 burst=0");
+    CHECK(call_state_drift(path) == 0);
     store_close(st);
 }
 
@@ -2036,7 +2062,8 @@ static int
 call_list(struct store *st, double min_value, int64_t before,
           unsigned reasons, struct unopened_seen *u)
 {
-    struct store_unopened_query q = { min_value, before, reasons };
+    struct store_unopened_query q = { min_value, before, reasons,
+                                      INT64_MAX, -1, 0 };
 
     memset(u, 0, sizeof(*u));
     return store_unopened(st, &q, unopened_cb, u);
@@ -2225,8 +2252,142 @@ test_unopened(void)
     CHECK(u.n > 1 && u.rows[1].oldest == 600 && u.rows[1].newest == 600);
     CHECK(u.n > 1 && u.rows[1].last_open == 300000);
     CHECK_STR(u.rows[1].tickets, "T18");
+    CHECK(call_state_drift(path) == 0);
 
     CHECK(store_unopened(st, NULL, unopened_cb, &u) == STORE_ERR);
+    store_close(st);
+}
+
+
+/* Runs one page of the call list into *u; sets *total. */
+static int
+call_page(struct store *st, int64_t hide_after, int64_t limit,
+          int64_t offset, struct unopened_seen *u, int64_t *total)
+{
+    struct store_unopened_query q = { 10, 1000, 0, hide_after, limit,
+                                      offset };
+    int rc;
+
+    memset(u, 0, sizeof(*u));
+    rc = store_unopened(st, &q, unopened_cb, u);
+    if (rc == STORE_OK) {
+        rc = store_unopened_count(st, &q, total);
+    }
+    return rc;
+}
+
+
+/* Pages cut the fixture's full list (check_full_list()) in order. */
+static void
+test_unopened_pages(void)
+{
+    char path[256];
+    char names[300];
+    struct store *st;
+    struct unopened_seen u;
+    int64_t total = 0;
+
+    db_path(path, sizeof(path), "unopened-pages");
+    st = unopened_fixture(path);
+
+    CHECK(call_page(st, INT64_MAX, 3, 0, &u, &total) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "early@x.com,NEVER@x.com,machine@x.com");
+    CHECK(total == 7);
+    CHECK(call_page(st, INT64_MAX, 3, 3, &u, &total) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "head@x.com,intern@x.com,recent@x.com");
+    CHECK(u.n == 3 && u.rows[2].unopened == 2 && u.rows[2].replies == 3);
+    CHECK(call_page(st, INT64_MAX, 3, 6, &u, &total) == STORE_OK);
+    listed(&u, names, sizeof(names));
+    CHECK_STR(names, "Mid@X.com");
+    CHECK(call_page(st, INT64_MAX, 3, 9, &u, &total) == STORE_OK);
+    CHECK(u.n == 0 && total == 7);
+    store_close(st);
+}
+
+
+/* What the call list shows of a customer's last call. */
+struct last_call_seen {
+    const char *recipient;
+    int64_t at;
+    char outcome[16];
+    char note[32];
+    int found;
+};
+
+static int
+last_call_cb(void *ctx, const struct store_unopened_row *r)
+{
+    struct last_call_seen *c = ctx;
+
+    if (strcmp(r->recipient, c->recipient) == 0) {
+        c->found = 1;
+        c->at = r->last_call_at_ms;
+        snprintf(c->outcome, sizeof(c->outcome), "%s",
+                 r->last_call_outcome != NULL ? r->last_call_outcome
+                                              : "<null>");
+        snprintf(c->note, sizeof(c->note), "%s",
+                 r->last_call_note != NULL ? r->last_call_note : "<null>");
+    }
+    return 0;
+}
+
+
+/* The row of recipient, with hide_after as the query's call cut-off. */
+static struct last_call_seen
+row_of(struct store *st, const char *recipient, int64_t hide_after)
+{
+    struct store_unopened_query q = { 10, 1000, 0, hide_after, -1, 0 };
+    struct last_call_seen c = { recipient, 0, "", "", 0 };
+
+    CHECK(store_unopened(st, &q, last_call_cb, &c) == STORE_OK);
+    return c;
+}
+
+
+static void
+test_calls(void)
+{
+    char path[256];
+    struct store *st;
+    struct last_call_seen c;
+    struct store_call_in vm = { "Never@X.com", 5000, "voicemail", "left" };
+    struct store_call_in hit = { "never@x.com", 6000, "reached", NULL };
+    struct store_call_in nobody = { "nobody@x.com", 6000, "reached", NULL };
+    struct store_call_in bad = { "early@x.com", 6000, "asleep", NULL };
+    int64_t id = 0, id2 = 0, total = 0;
+    struct unopened_seen u;
+
+    db_path(path, sizeof(path), "calls");
+    st = unopened_fixture(path);
+
+    c = row_of(st, "NEVER@x.com", INT64_MAX);
+    CHECK(c.found && c.at == 0);
+    CHECK_STR(c.outcome, "<null>");
+
+    /* A voicemail shows but hides nothing. */
+    CHECK(store_call_add(st, &vm, &id) == STORE_OK && id > 0);
+    c = row_of(st, "NEVER@x.com", 0);
+    CHECK(c.found && c.at == 5000);
+    CHECK_STR(c.outcome, "voicemail");
+    CHECK_STR(c.note, "left");
+
+    /* Reached at 6000: hidden while the cut-off lies before it, listed
+     * again once it lies at or after it, with the newest call. */
+    CHECK(store_call_add(st, &hit, &id2) == STORE_OK && id2 > id);
+    c = row_of(st, "NEVER@x.com", 5999);
+    CHECK(!c.found);
+    CHECK(call_page(st, 5999, 100, 0, &u, &total) == STORE_OK);
+    CHECK(total == 6 && u.n == 6);
+    c = row_of(st, "NEVER@x.com", 6000);
+    CHECK(c.found && c.at == 6000);
+    CHECK_STR(c.outcome, "reached");
+    CHECK_STR(c.note, "<null>");
+
+    CHECK(store_call_add(st, &nobody, &id) == STORE_NOTFOUND && id == 0);
+    CHECK(store_call_add(st, &bad, &id) == STORE_ERR && id == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM calls") == 2);
     store_close(st);
 }
 
@@ -2402,6 +2563,7 @@ test_reclassify(void)
                   " WHERE class = 'scanner'") == 6);
     CHECK(raw_exec(path, "DROP TRIGGER boom") == SQLITE_OK);
     CHECK(store_reclassify(st, NULL, NULL, &rows, &changed) == STORE_ERR);
+    CHECK(call_state_drift(path) == 0);
     store_close(st);
 }
 
@@ -2489,7 +2651,7 @@ test_migrate_v1(void)
         return;
     }
 
-    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
     raw_text(path, "PRAGMA integrity_check", text, sizeof(text));
     CHECK_STR(text, "ok");
     CHECK(raw_int(path, "SELECT count(*) FROM pragma_foreign_key_check")
@@ -2543,7 +2705,7 @@ test_migrate_v1(void)
     store_close(st);
 
     st = open_store(path);
-    CHECK(st != NULL && raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(st != NULL && raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
     store_close(st);
 }
 
@@ -2797,6 +2959,69 @@ test_domain_slices(void)
 
 
 /* A version 3 file taken back to the version 2 schema, as shipped. */
+static const char v4_to_v3[] =
+    "DROP INDEX customers_on_call_list;"
+    "DROP INDEX calls_by_customer;"
+    "DROP TABLE calls;"
+    "ALTER TABLE customers DROP COLUMN call_lo;"
+    "ALTER TABLE customers DROP COLUMN call_oldest;"
+    "ALTER TABLE customers DROP COLUMN call_reached;"
+    "ALTER TABLE customers DROP COLUMN last_call_id;"
+    "PRAGMA user_version = 3;";
+
+/* Joins every call-list row's figures into out. */
+static void
+render_call_list(struct store *st, char *out, size_t len)
+{
+    struct unopened_seen u;
+    size_t used = 0;
+
+    out[0] = '\0';
+    CHECK(call_list(st, 0, INT64_MAX, 0, &u) == STORE_OK);
+    for (size_t i = 0; i < u.n && i < MAX_ROWS && used < len; i++) {
+        int w = snprintf(out + used, len - used, "%s %d %" PRId64 " %"
+                         PRId64 " %" PRId64 " %" PRId64 " %s;",
+                         u.rows[i].recipient, u.rows[i].reason,
+                         u.rows[i].replies, u.rows[i].unopened,
+                         u.rows[i].oldest, u.rows[i].newest,
+                         u.rows[i].tickets);
+
+        used += w > 0 ? (size_t) w : 0;
+    }
+}
+
+
+/* A version 3 file gains the kept call-list state and lists the same. */
+static void
+test_migrate_v3(void)
+{
+    char path[256];
+    char before[WIDE_MAX];
+    char after[WIDE_MAX];
+    struct store *st;
+
+    db_path(path, sizeof(path), "migrate-v3");
+    st = unopened_fixture(path);
+    render_call_list(st, before, sizeof(before));
+    store_close(st);
+    CHECK(strlen(before) > 100);
+    CHECK(raw_exec(path, v4_to_v3) == SQLITE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('customers')"
+                  " WHERE name LIKE 'call%'") == 0);
+
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
+    CHECK(call_state_drift(path) == 0);
+    render_call_list(st, after, sizeof(after));
+    CHECK_STR(after, before);
+    store_close(st);
+}
+
+
 static const char v3_to_v2[] =
     "DROP TRIGGER messages_slices_insert;"
     "DROP TRIGGER messages_slices_delete;"
@@ -2822,6 +3047,7 @@ test_migrate_v2(void)
     st = open_store(path);
     CHECK(slices_fixture(st) == 56);
     store_close(st);
+    CHECK(raw_exec(path, v4_to_v3) == SQLITE_OK);
     CHECK(raw_exec(path, v3_to_v2) == SQLITE_OK);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master"
                   " WHERE name LIKE '%slice%'") == 0);
@@ -2832,7 +3058,7 @@ test_migrate_v2(void)
     if (st == NULL) {
         return;
     }
-    CHECK(raw_int(path, "PRAGMA user_version") == 3);
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
     CHECK(raw_int(path, "SELECT count(*) FROM"
                   " pragma_index_info('messages_by_sent')") == 1);
     CHECK(raw_int(path, "SELECT count(*) FROM domain_slices") > 20);
@@ -2912,10 +3138,13 @@ main(void)
     test_domains();
     test_domain_series();
     test_unopened();
+    test_unopened_pages();
+    test_calls();
     test_reclassify();
     test_migrate_v1();
     test_domain_slices();
     test_migrate_v2();
+    test_migrate_v3();
 
     remove_tmp_dir();
     return check_done();
