@@ -367,6 +367,7 @@ enum stmt_id {
     S_REPLY_NEXT,
     S_TICKET,
     S_DOMAINS,
+    S_DOMAIN_SERIES,
     S_CUSTOMER_CALL_LO,
     S_CUSTOMER_CALL_REST,
     S_REPLY_CUSTOMER_OF,
@@ -706,6 +707,18 @@ static const char *const stmt_sql[S_COUNT] = {
         "  FROM messages WHERE sent_at >= ?5 AND sent_at < ?6)"
         " GROUP BY domain HAVING sent > 0"
         " ORDER BY sent DESC, domain ASC",
+
+    /* One domain's messages in [?2, ?3), oldest first, with the
+     * definitions of S_DOMAINS: reached and opened are a reached / first
+     * open time (replies included).  messages_by_domain (domain,
+     * sent_at) makes this one range search, already in order; the
+     * buckets are cut in C (store_domain_series()), so any bucket
+     * edges (a time zone's days) cost the same single statement. */
+    [S_DOMAIN_SERIES] =
+        "SELECT sent_at, reached_at IS NOT NULL, first_open_at IS NOT NULL"
+        " FROM messages INDEXED BY messages_by_domain"
+        " WHERE domain = ?1 AND sent_at >= ?2 AND sent_at < ?3"
+        " ORDER BY sent_at",
 
     [S_CUSTOMER_CALL_LO] = "UPDATE customers SET " CALL_LO("?1")
         " WHERE id = ?1",
@@ -3112,6 +3125,70 @@ store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
     } else {
         rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "domains");
     }
+    finish(s);
+    return rc;
+}
+
+
+/* Edges strictly ascending, at least two of them. */
+static int
+edges_ok(const int64_t *edges, size_t n_edges)
+{
+    if (edges == NULL || n_edges < 2) {
+        return 0;
+    }
+    for (size_t i = 1; i < n_edges; i++) {
+        if (edges[i] <= edges[i - 1]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/*
+ * Adds the current row of the series statement to its bucket.  Rows come
+ * in sent_at order, so the bucket index *at only moves forward.
+ */
+static void
+bin_row(sqlite3_stmt *s, const int64_t *edges, size_t n_edges, size_t *at,
+        struct store_series_point *out)
+{
+    int64_t sent_at = sqlite3_column_int64(s, 0);
+
+    while (*at + 2 < n_edges && sent_at >= edges[*at + 1]) {
+        (*at)++;
+    }
+    out[*at].sent++;
+    out[*at].reached += sqlite3_column_int(s, 1) != 0;
+    out[*at].opened += sqlite3_column_int(s, 2) != 0;
+}
+
+
+int
+store_domain_series(struct store *st, const char *domain,
+                    const int64_t *edges, size_t n_edges,
+                    struct store_series_point *out)
+{
+    sqlite3_stmt *s = st->stmt[S_DOMAIN_SERIES];
+    size_t at = 0;
+    int rc;
+
+    if (domain == NULL || out == NULL || !edges_ok(edges, n_edges)) {
+        set_err(st, "domain series: no domain, or edges not ascending");
+        return STORE_ERR;
+    }
+    memset(out, 0, (n_edges - 1) * sizeof(*out));
+    if (sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, edges[0]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, edges[n_edges - 1]) != SQLITE_OK) {
+        return bind_failed(st, s, "domain series");
+    }
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bin_row(s, edges, n_edges, &at, out);
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "domain series");
     finish(s);
     return rc;
 }

@@ -13,7 +13,7 @@ set -eu
 
 packages="build-essential cmake make pkg-config
     libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev libidn2-dev
-    python3 curl"
+    libicu-dev libpsl-dev python3 curl"
 if [ "${1:-test}" = test ]; then
     packages="$packages wrk nginx"
     if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
