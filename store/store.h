@@ -328,7 +328,7 @@ struct store_unopened_query {
     int64_t hide_reached_after_ms;      /* a call that reached them later
                                          * than this hides them;
                                          * INT64_MAX: none does */
-    int64_t limit;                      /* rows at most; < 0: all */
+    int64_t limit;                      /* rows at most; 0 or less: all */
     int64_t offset;                     /* rows skipped first */
 };
 

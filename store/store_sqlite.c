@@ -3396,7 +3396,7 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
     if (rc != STORE_OK) {
         return rc;
     }
-    if (sqlite3_bind_int64(s, 5, q->limit) != SQLITE_OK
+    if (sqlite3_bind_int64(s, 5, q->limit > 0 ? q->limit : -1) != SQLITE_OK
         || sqlite3_bind_int64(s, 6, q->offset) != SQLITE_OK) {
         return bind_failed(st, s, "unopened");
     }
