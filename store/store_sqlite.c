@@ -1430,6 +1430,22 @@ bind_failed(struct store *st, sqlite3_stmt *s, const char *what)
 }
 
 
+/* Binds v[0..n) to ?1..?n of statement which and runs it (step_done()). */
+static int
+run_ids(struct store *st, enum stmt_id which, const int64_t *v, int n,
+        const char *what)
+{
+    sqlite3_stmt *s = st->stmt[which];
+
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_bind_int64(s, i + 1, v[i]) != SQLITE_OK) {
+            return bind_failed(st, s, what);
+        }
+    }
+    return step_done(st, s, what);
+}
+
+
 /* Copies src, cut at its first NUL or at len - 1 bytes, into dst[len]. */
 static void
 copy_field(char *dst, size_t len, const char *src)
@@ -1660,12 +1676,7 @@ flush_slices(struct store *st)
 static int
 slice_message(struct store *st, enum stmt_id which, int64_t id)
 {
-    sqlite3_stmt *s = st->stmt[which];
-
-    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
-        return bind_failed(st, s, "slice");
-    }
-    return step_done(st, s, "slice");
+    return run_ids(st, which, &id, 1, "slice");
 }
 
 
@@ -1677,22 +1688,11 @@ slice_message(struct store *st, enum stmt_id which, int64_t id)
 static int
 refresh_customer(struct store *st, int64_t id)
 {
-    sqlite3_stmt *lo = st->stmt[S_CUSTOMER_CALL_LO];
-    sqlite3_stmt *rest = st->stmt[S_CUSTOMER_CALL_REST];
-    int rc;
+    int rc = run_ids(st, S_CUSTOMER_CALL_LO, &id, 1, "call list");
 
-    if (sqlite3_bind_int64(lo, 1, id) != SQLITE_OK) {
-        return bind_failed(st, lo, "call list");
-    }
-    rc = step_done(st, lo, "call list");
-    if (rc != STORE_OK) {
-        return rc;
-    }
-
-    if (sqlite3_bind_int64(rest, 1, id) != SQLITE_OK) {
-        return bind_failed(st, rest, "call list");
-    }
-    return step_done(st, rest, "call list");
+    return rc == STORE_OK ? run_ids(st, S_CUSTOMER_CALL_REST, &id, 1,
+                                    "call list")
+                          : rc;
 }
 
 
@@ -2021,13 +2021,9 @@ find_run(const struct store *st, const struct fetch_job *j,
 static int
 add_to_run(struct store *st, int64_t run_id, int64_t at)
 {
-    sqlite3_stmt *s = st->stmt[S_FETCH_ADD_TO_RUN];
+    const int64_t v[2] = { run_id, at };
 
-    if (sqlite3_bind_int64(s, 1, run_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, at) != SQLITE_OK) {
-        return bind_failed(st, s, "fetch run");
-    }
-    return step_done(st, s, "fetch run");
+    return run_ids(st, S_FETCH_ADD_TO_RUN, v, 2, "fetch run");
 }
 
 
@@ -2340,8 +2336,8 @@ static int
 move_call_list(struct store *st, const struct fetch_job *j)
 {
     int cls = j->verdict.cls;
+    const int64_t v[2] = { j->customer_id, j->sent_at };
     enum stmt_id which;
-    sqlite3_stmt *s;
 
     if (!j->is_reply) {
         return STORE_OK;
@@ -2354,12 +2350,7 @@ move_call_list(struct store *st, const struct fetch_job *j)
         return STORE_OK;
     }
 
-    s = st->stmt[which];
-    if (sqlite3_bind_int64(s, 1, j->customer_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, j->sent_at) != SQLITE_OK) {
-        return bind_failed(st, s, "call list");
-    }
-    return step_done(st, s, "call list");
+    return run_ids(st, which, v, 2, "call list");
 }
 
 
@@ -3431,13 +3422,9 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
 static int
 link_call(struct store *st, int64_t customer_id, int64_t id)
 {
-    sqlite3_stmt *s = st->stmt[S_CALL_LINK];
+    const int64_t v[2] = { customer_id, id };
 
-    if (sqlite3_bind_int64(s, 1, customer_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, id) != SQLITE_OK) {
-        return bind_failed(st, s, "call");
-    }
-    return step_done(st, s, "call");
+    return run_ids(st, S_CALL_LINK, v, 2, "call");
 }
 
 
