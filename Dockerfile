@@ -10,7 +10,7 @@ RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y \
         --no-install-recommends build-essential cmake pkg-config \
         libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev \
-        libidn2-dev nodejs npm \
+        libidn2-dev libicu-dev libpsl-dev nodejs npm \
     && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 COPY . .
@@ -24,7 +24,7 @@ FROM debian:12-slim
 RUN apt-get update \
     && DEBIAN_FRONTEND=noninteractive apt-get install -y \
         --no-install-recommends libmicrohttpd12 libsodium23 libsqlite3-0 \
-        libcjson1 libidn2-0 \
+        libcjson1 libidn2-0 libicu72 libpsl5 \
     && rm -rf /var/lib/apt/lists/* \
     && useradd --system --uid 10001 --user-group --home-dir /data \
         --shell /usr/sbin/nologin beacon \

@@ -4,7 +4,8 @@
  *
  * Exports api_new(), api_free(), api_handle() and api_owns_path() (api.h)
  * and the helpers in api_internal.h.  The handlers for messages, events,
- * tickets and reports live in api_messages.c and api_reports.c.
+ * tickets and reports live in api_messages.c, api_reports.c,
+ * api_trend.c and api_alerts.c.
  *
  * Threads: api_handle() may run on many threads at once.  Each request
  * takes one store handle from the pool and gives it back; the pool's
@@ -67,6 +68,8 @@ static const struct route routes[] = {
     { "/api/v1/calls", 0, "POST", "POST", api_calls_post },
     { "/api/v1/tickets/", 1, "GET", "GET, HEAD", api_ticket_get },
     { "/api/v1/domains", 0, "GET", "GET, HEAD", api_domains_get },
+    { "/api/v1/domains/trend", 0, "GET", "GET, HEAD", api_trend_get },
+    { "/api/v1/alerts", 0, "GET", "GET, HEAD", api_alerts_get },
     { "/api/v1/unopened", 0, "GET", "GET, HEAD", api_unopened_get },
     { "/api/v1/stats", 0, "GET", "GET, HEAD", stats_get },
 };

@@ -101,6 +101,38 @@ int api_add_count(cJSON *obj, const char *name, int64_t n);
 int api_add_by_class(cJSON *obj, const char *name,
                      const int64_t by_class[STORE_N_CLASSES]);
 
+#define API_ECHO_MAX 40         /* bytes of a bad parameter quoted back */
+
+/* The query parameter name, or NULL when absent or empty. */
+const char *api_param(const struct api_request *req, const char *name);
+
+/*
+ * Reads a since/until bound: an RFC 3339 time, or a bare date (its UTC
+ * midnight; as an until bound, is_until, the next midnight, so the day
+ * is included).  *given is 0 when absent and *ms is then untouched.
+ * 0, or -1 with a message naming the parameter.
+ */
+int api_read_bound(const struct api_request *req, const char *name,
+                   int is_until, int64_t *ms, int *given, char *err,
+                   size_t errlen);
+
+/*
+ * The first n bytes of s, fit to quote in an error: at most API_ECHO_MAX
+ * of them, anything but printable ASCII shown as '?' (the reply must
+ * stay valid UTF-8), and "..." when cut.
+ */
+void api_echo_text(const char *s, size_t n, char out[API_ECHO_MAX + 4]);
+
+/*
+ * part / whole rounded to 4 decimals; 0 when whole <= 0 (a caller whose
+ * whole can be 0 says null instead: api_add_rate_or_null()).
+ */
+double api_rate(int64_t part, int64_t whole);
+
+/* Adds api_rate(part, whole), or JSON null when whole <= 0.  0 or -1. */
+int api_add_rate_or_null(cJSON *obj, const char *name, int64_t part,
+                         int64_t whole);
+
 /* The handlers.  arg is the rest of the path after a prefix route. */
 void api_messages_post(struct api *api, const struct api_request *req,
                        const char *arg, struct api_reply *reply);
@@ -114,5 +146,9 @@ void api_domains_get(struct api *api, const struct api_request *req,
                      const char *arg, struct api_reply *reply);
 void api_unopened_get(struct api *api, const struct api_request *req,
                       const char *arg, struct api_reply *reply);
+void api_trend_get(struct api *api, const struct api_request *req,
+                   const char *arg, struct api_reply *reply);
+void api_alerts_get(struct api *api, const struct api_request *req,
+                    const char *arg, struct api_reply *reply);
 
 #endif

@@ -5,7 +5,8 @@
  *
  * The figures are computed by the store (store_domains(),
  * store_unopened()); this file reads the query parameters, states the
- * definitions, and shapes the rows as JSON or CSV.
+ * definitions, and shapes the rows as JSON or CSV.  group=registrable
+ * merges the domains report's hosts with domain_group.c.
  */
 #include "api/api_internal.h"
 
@@ -18,6 +19,7 @@
 #include <strings.h>
 
 #include "api/csv.h"
+#include "api/domain_group.h"
 #include "api/parse.h"
 #include "store/store.h"
 
@@ -29,41 +31,6 @@
 #define ROW_OFFSET_MAX INT64_C(1000000000)
 #define NUMBER_TEXT_MAX 32      /* bytes; longer is never a sane number */
 #define REASON_NAME_MAX 32      /* bytes; longer is never a reason name */
-#define ECHO_MAX 40             /* bytes of a bad parameter quoted back */
-
-/* The query parameter name, or NULL when absent or empty. */
-static const char *
-param(const struct api_request *req, const char *name)
-{
-    const char *s = api_query(req, name);
-
-    return s != NULL && s[0] != '\0' ? s : NULL;
-}
-
-
-/*
- * Reads a since/until bound.  A bare date means its midnight (UTC); as
- * an until bound it means through the end of that day, so the exclusive
- * bound becomes the next midnight.  *given is 0 when absent.
- */
-static int
-read_bound(const struct api_request *req, const char *name, int is_until,
-           int64_t *ms, int *given, char *err, size_t errlen)
-{
-    const char *s = param(req, name);
-    int was_date;
-
-    *given = s != NULL;
-    if (s == NULL)
-        return 0;
-    if (parse_time(s, 1, ms, &was_date) != 0)
-        return api_fail(err, errlen, "%s must be an RFC 3339 date-time or a "
-                    "date (YYYY-MM-DD); in a URL, write '+' as %%2B", name);
-    if (was_date && is_until)
-        *ms += MS_PER_DAY;
-    return 0;
-}
-
 
 /*
  * The window [since, until) over sent_at.  Defaults: until is now, since
@@ -75,8 +42,10 @@ read_window(const struct api_request *req, int64_t *since, int64_t *until,
 {
     int has_since, has_until;
 
-    if (read_bound(req, "since", 0, since, &has_since, err, errlen) != 0
-        || read_bound(req, "until", 1, until, &has_until, err, errlen) != 0)
+    if (api_read_bound(req, "since", 0, since, &has_since, err, errlen)
+            != 0
+        || api_read_bound(req, "until", 1, until, &has_until, err, errlen)
+               != 0)
         return -1;
     if (!has_until)
         *until = req->now_ms;
@@ -85,22 +54,6 @@ read_window(const struct api_request *req, int64_t *since, int64_t *until,
     if (*since > *until)
         return api_fail(err, errlen, "since is after until");
     return 0;
-}
-
-
-/*
- * part / sent rounded to 4 decimals; 0 when nothing was sent (a domain
- * row always has sent >= 1, but a division must not depend on that).
- */
-static double
-rate(int64_t part, int64_t sent)
-{
-    double r;
-
-    if (sent <= 0)
-        return 0;
-    r = (double) part / (double) sent;
-    return (double) (int64_t) (r * 10000.0 + 0.5) / 10000.0;
 }
 
 
@@ -131,10 +84,10 @@ add_domain(cJSON *o, const struct store_domain_row *r)
         || api_add_count(o, "sent", r->sent) != 0
         || api_add_count(o, "reached", r->reached) != 0
         || api_add_count(o, "opened", r->opened) != 0
-        || cJSON_AddNumberToObject(o, "open_rate", rate(r->opened, r->sent))
-               == NULL
+        || cJSON_AddNumberToObject(o, "open_rate",
+                                   api_rate(r->opened, r->sent)) == NULL
         || cJSON_AddNumberToObject(o, "reach_rate",
-                                   rate(r->reached, r->sent)) == NULL
+                                   api_rate(r->reached, r->sent)) == NULL
         || api_add_count(o, "unique_opens", r->opened) != 0
         || api_add_count(o, "total_opens", r->total_opens) != 0
         || api_add_count(o, "fetches", r->fetches) != 0
@@ -145,18 +98,83 @@ add_domain(cJSON *o, const struct store_domain_row *r)
 }
 
 
-/* store_domains() callback: one object per domain; 1 when out of memory. */
+/* Walking the domains report, per host or grouped (group=registrable). */
+struct domains_walk {
+    int grouped;
+    cJSON *domains;
+    struct domain_grouping g;
+};
+
+/* Appends a new object to list; NULL when out of memory. */
+static cJSON *
+new_item(cJSON *list)
+{
+    cJSON *o = cJSON_CreateObject();
+
+    if (o == NULL || !cJSON_AddItemToArray(list, o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+
+/* store_domains() callback: one object per host, or the row kept for
+ * grouping; 1 when out of memory. */
 static int
 domain_row(void *ctx, const struct store_domain_row *r)
 {
-    cJSON *domains = ctx;
-    cJSON *o = cJSON_CreateObject();
+    struct domains_walk *w = ctx;
+    cJSON *o;
 
-    if (o == NULL || !cJSON_AddItemToArray(domains, o)) {
-        cJSON_Delete(o);
-        return 1;
+    if (w->grouped)
+        return domain_grouping_add(&w->g, r) != 0;
+    o = new_item(w->domains);
+    return o == NULL || add_domain(o, r) != 0;
+}
+
+
+/*
+ * The grouped rows: each registrable domain with its hosts' figures
+ * summed (the rates recomputed from the sums), and its hosts as today's
+ * rows under "hosts".  0, or -1 when out of memory.
+ */
+static int
+add_groups(cJSON *domains, struct domain_grouping *g)
+{
+    const struct domain_group *grp;
+    cJSON *o, *hosts;
+    size_t i, k;
+
+    if (domain_grouping_finish(g) != 0)
+        return -1;
+    for (i = 0; i < g->n_groups; i++) {
+        grp = &g->groups[i];
+        o = new_item(domains);
+        if (o == NULL || add_domain(o, &grp->total) != 0
+            || (hosts = cJSON_AddArrayToObject(o, "hosts")) == NULL)
+            return -1;
+        for (k = grp->first; k < grp->first + grp->n; k++) {
+            o = new_item(hosts);
+            if (o == NULL || add_domain(o, &g->hosts[k].row) != 0)
+                return -1;
+        }
     }
-    return add_domain(o, r) != 0;
+    return 0;
+}
+
+
+static int
+read_group(const struct api_request *req, int *grouped, char *err,
+           size_t errlen)
+{
+    const char *g = api_param(req, "group");
+
+    *grouped = g != NULL && strcmp(g, "registrable") == 0;
+    if (g != NULL && !*grouped && strcmp(g, "host") != 0)
+        return api_fail(err, errlen, "group: must be \"host\" or "
+                        "\"registrable\"");
+    return 0;
 }
 
 
@@ -179,61 +197,55 @@ domains_doc(int64_t since, int64_t until, cJSON **domains)
 }
 
 
-/* GET /api/v1/domains?since=&until= */
+/* Reads the report into w; reply is set on failure. */
+static int
+walk_domains(struct api *api, int64_t since, int64_t until,
+             struct domains_walk *w, struct api_reply *reply)
+{
+    struct store *st = api_store_take(api);
+    int rc;
+
+    rc = store_domains(st, since, until, domain_row, w);
+    if (rc < 0)
+        api_reply_store_error(reply, st, rc, "domains");
+    api_store_give(api, st);
+
+    if (rc == STORE_OK && w->grouped && add_groups(w->domains, &w->g) != 0)
+        rc = 1;
+    if (rc > 0)
+        api_reply_json(reply, 500, NULL);
+    return rc == STORE_OK ? 0 : -1;
+}
+
+
+/* GET /api/v1/domains?since=&until=&group= */
 void
 api_domains_get(struct api *api, const struct api_request *req,
                 const char *arg, struct api_reply *reply)
 {
     char err[API_ERR_MAX];
     int64_t since, until;
-    struct store *st;
-    cJSON *doc, *domains = NULL;
-    int rc;
+    struct domains_walk w;
+    cJSON *doc;
 
     (void) arg;
-    if (read_window(req, &since, &until, err, sizeof err) != 0) {
+    memset(&w, 0, sizeof w);
+    if (read_window(req, &since, &until, err, sizeof err) != 0
+        || read_group(req, &w.grouped, err, sizeof err) != 0) {
         api_reply_error(reply, 400, "%s", err);
         return;
     }
-    doc = domains_doc(since, until, &domains);
+    doc = domains_doc(since, until, &w.domains);
     if (doc == NULL) {
         api_reply_json(reply, 500, NULL);
         return;
     }
 
-    st = api_store_take(api);
-    rc = store_domains(st, since, until, domain_row, domains);
-    if (rc < 0)
-        api_reply_store_error(reply, st, rc, "domains");
-    api_store_give(api, st);
-
-    if (rc == STORE_OK) {
+    if (walk_domains(api, since, until, &w, reply) == 0)
         api_reply_json(reply, 200, doc);
-        return;
-    }
-    cJSON_Delete(doc);
-    if (rc > 0)
-        api_reply_json(reply, 500, NULL);
-}
-
-
-/*
- * Parses min_value: a plain decimal number (no hex, inf or nan), as
- * strtod() reads it in the C locale.
- */
-static int
-parse_number(const char *s, double *out)
-{
-    size_t n = strlen(s);
-    char *end;
-
-    if (n == 0 || n > NUMBER_TEXT_MAX
-        || strspn(s, "0123456789+-.eE") != n)
-        return -1;
-    *out = strtod(s, &end);
-    if (*end != '\0' || end == s || !isfinite(*out))
-        return -1;
-    return 0;
+    else
+        cJSON_Delete(doc);
+    domain_grouping_free(&w.g);
 }
 
 
@@ -297,7 +309,7 @@ static int
 read_format(const struct api_request *req, int *csv, char *err,
             size_t errlen)
 {
-    const char *format = param(req, "format");
+    const char *format = api_param(req, "format");
     const char *accept = api_header(req, "Accept");
 
     if (format == NULL) {
@@ -313,24 +325,6 @@ read_format(const struct api_request *req, int *csv, char *err,
 
 
 /*
- * The first n bytes of s, fit to quote in an error: at most ECHO_MAX of
- * them, anything but printable ASCII shown as '?' (the reply must stay
- * valid UTF-8), and "..." when cut.
- */
-static void
-echo_text(const char *s, size_t n, char out[ECHO_MAX + 4])
-{
-    size_t i, m = n < ECHO_MAX ? n : ECHO_MAX;
-
-    for (i = 0; i < m; i++)
-        out[i] = s[i] >= 0x20 && s[i] < 0x7f ? s[i] : '?';
-    out[m] = '\0';
-    if (m < n)
-        strcat(out, "...");
-}
-
-
-/*
  * A whole number in [min, max] written in plain decimal digits; *out
  * keeps dflt when the parameter is absent.
  */
@@ -339,7 +333,7 @@ read_count(const struct api_request *req, const char *name, int64_t min,
            int64_t max, int64_t dflt, int64_t *out, char *err,
            size_t errlen)
 {
-    const char *s = param(req, name);
+    const char *s = api_param(req, name);
     size_t n = s != NULL ? strlen(s) : 0;
 
     *out = dflt;
@@ -365,8 +359,8 @@ static int
 read_reasons(const struct api_request *req, unsigned *mask, char *err,
              size_t errlen)
 {
-    const char *p = param(req, "reason");
-    char name[REASON_NAME_MAX + 1], echo[ECHO_MAX + 4];
+    const char *p = api_param(req, "reason");
+    char name[REASON_NAME_MAX + 1], echo[API_ECHO_MAX + 4];
     size_t n;
     int reason;
 
@@ -380,7 +374,7 @@ read_reasons(const struct api_request *req, unsigned *mask, char *err,
             reason = store_reason_parse(name);
         }
         if (reason < 0 || reason >= STORE_N_REASONS) {
-            echo_text(p, n, echo);
+            api_echo_text(p, n, echo);
             return api_fail(err, errlen, "reason: unknown reason \"%s\"; use "
                         "never_fetched, machine_only or "
                         "opened_nothing_recent", echo);
@@ -396,8 +390,8 @@ static int
 read_unopened_query(const struct api_request *req, int64_t hide_ms,
                     struct unopened_query *q, char *err, size_t errlen)
 {
-    const char *min = param(req, "min_value");
-    const char *age = param(req, "older_than");
+    const char *min = api_param(req, "min_value");
+    const char *age = api_param(req, "older_than");
     int64_t age_ms = 0;
 
     memset(q, 0, sizeof *q);

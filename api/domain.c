@@ -1,8 +1,9 @@
 /*
  * domain.c - the recipient domain an address reports under.
  *
- * Exports domain_from_address().  The domain is what follows the last '@'
- * (a quoted local part may itself contain '@').  It is checked for the
+ * Exports domain_from_address() and domain_normalize().  The domain of
+ * an address is what follows its last '@' (a quoted local part may itself
+ * contain '@').  It is checked for the
  * mistakes libidn2 lets through (spaces, empty labels), lower-cased, and
  * converted to its ASCII form with UTS #46 processing.
  */
@@ -136,26 +137,18 @@ lower_copy(const char *s, size_t n)
 }
 
 
-int
-domain_from_address(const char *address, char *out, size_t outlen,
-                    char *err, size_t errlen)
+/*
+ * The shared half of both entry points: d is the domain as typed, after
+ * the '@' of an address.  The messages for an empty name speak of an
+ * address: domain_normalize() refuses an empty name before this.
+ */
+static int
+normalize(const char *d, char *out, size_t outlen, char *err, size_t errlen)
 {
-    const char *at, *d;
     char *name = NULL, *ascii = NULL;
-    size_t n;
+    size_t n = strlen(d);
     int rc = -1;
 
-    at = address != NULL ? strrchr(address, '@') : NULL;
-    if (at == NULL)
-        return api_fail(err, errlen, "address has no '@'");
-    if (at == address)
-        return api_fail(err, errlen, "address has no local part before '@'");
-    /* Only a quoted local part ("a b"@example.com) may hold spaces. */
-    if (address[0] != '"' && memchr(address, ' ', (size_t) (at - address)))
-        return api_fail(err, errlen, "the local part contains a space");
-
-    d = at + 1;
-    n = strlen(d);
     if (n > 0 && d[n - 1] == '.')
         n--;
     if (check_input(d, n, err, errlen) != 0)
@@ -181,4 +174,34 @@ out:
     idn2_free(ascii);
     free(name);
     return rc;
+}
+
+
+int
+domain_from_address(const char *address, char *out, size_t outlen,
+                    char *err, size_t errlen)
+{
+    const char *at;
+
+    at = address != NULL ? strrchr(address, '@') : NULL;
+    if (at == NULL)
+        return api_fail(err, errlen, "address has no '@'");
+    if (at == address)
+        return api_fail(err, errlen, "address has no local part before '@'");
+    /* Only a quoted local part ("a b"@example.com) may hold spaces. */
+    if (address[0] != '"' && memchr(address, ' ', (size_t) (at - address)))
+        return api_fail(err, errlen, "the local part contains a space");
+    return normalize(at + 1, out, outlen, err, errlen);
+}
+
+
+int
+domain_normalize(const char *domain, char *out, size_t outlen, char *err,
+                 size_t errlen)
+{
+    if (domain == NULL || domain[0] == '\0')
+        return api_fail(err, errlen, "domain is empty");
+    if (strchr(domain, '@') != NULL)
+        return api_fail(err, errlen, "a domain has no '@'");
+    return normalize(domain, out, outlen, err, errlen);
 }

@@ -13,4 +13,11 @@
 int domain_from_address(const char *address, char *out, size_t outlen,
                         char *err, size_t errlen);
 
+/*
+ * The same normal form for a domain given on its own ("Mail.Yahoo.COM",
+ * "b\xc3\xbccher.example").  Returns 0, or -1 with a reason in err.
+ */
+int domain_normalize(const char *domain, char *out, size_t outlen,
+                     char *err, size_t errlen);
+
 #endif

@@ -1,14 +1,18 @@
 /*
- * parse.c - strict parsers for times and durations typed by callers.
+ * parse.c - strict parsers for times, durations and numbers typed by
+ * callers.
  *
- * Exports parse_time(), parse_duration() and format_time().  Calendar
- * arithmetic is done here in proleptic Gregorian days, so the result does
- * not depend on the time zone of the process or on timegm(), which POSIX
- * does not have.
+ * Exports parse_time(), parse_duration(), parse_number() and
+ * format_time().  Calendar arithmetic is done here in proleptic
+ * Gregorian days, so the result does not depend on the time zone of the
+ * process or on timegm(), which POSIX does not have.
  */
 #include "api/parse.h"
 
+#include <math.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
 
 #define MS_PER_SEC INT64_C(1000)
 #define MS_PER_MIN (60 * MS_PER_SEC)
@@ -315,4 +319,22 @@ format_time(int64_t ms, char *out, size_t outlen)
              (int) (rem / MS_PER_MIN % 60),
              (int) (rem / MS_PER_SEC % 60),
              (int) (rem % MS_PER_SEC));
+}
+
+
+int
+parse_number(const char *s, double *out)
+{
+    size_t n = s != NULL ? strlen(s) : 0;
+    double v;
+    char *end;
+
+    if (n == 0 || n > PARSE_NUMBER_MAX
+        || strspn(s, "0123456789+-.eE") != n)
+        return -1;
+    v = strtod(s, &end);
+    if (*end != '\0' || end == s || !isfinite(v))
+        return -1;
+    *out = v;
+    return 0;
 }

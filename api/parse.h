@@ -1,6 +1,7 @@
 /*
  * parse.h - the strict parsers for what callers type into query strings
- * and JSON bodies: times and durations.  All reject trailing junk.
+ * and JSON bodies: times, durations and plain numbers.  All reject
+ * trailing junk.
  */
 #ifndef BEACON_PARSE_H
 #define BEACON_PARSE_H
@@ -21,6 +22,14 @@ int parse_time(const char *s, int date_ok, int64_t *ms, int *was_date);
  * ("90m", "24h", "3d").  Returns 0 and sets *ms, or -1.
  */
 int parse_duration(const char *s, int64_t *ms);
+
+/*
+ * Parses a plain decimal number ("0.01", "30", "1e-3"; no hex, inf or
+ * nan, at most PARSE_NUMBER_MAX bytes) as strtod() reads it in the C
+ * locale.  Returns 0 and sets *out, or -1.
+ */
+#define PARSE_NUMBER_MAX 32
+int parse_number(const char *s, double *out);
 
 /* Formats ms as "2026-12-03T17:40:41.123Z" into out (>= 25 bytes). */
 void format_time(int64_t ms, char *out, size_t outlen);

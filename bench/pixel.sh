@@ -7,9 +7,10 @@
 # keep-alive and with "Connection: close"; every request fetches a
 # different valid token.  Prints requests/s, p50 and p99 latency, the
 # ratio Beacon/nginx per mode, Beacon's peak RSS (also with 1,000 idle
-# connections open), and checks that Beacon stored exactly as many opens
-# as wrk counted 200 answers.  Exits 1 when an open was lost (or Beacon
-# answered anything but 200), 2 on a usage or setup error.
+# connections open), and checks that Beacon stored every open wrk counted
+# a 200 answer for (and none it did not send).  Exits 1 when an open was
+# lost (or Beacon answered anything but 200), 2 on a usage or setup
+# error.
 #
 # Needs (Debian packages): wrk, nginx, python3; taskset (util-linux) to
 # pin; sqlite3 is used when present.  Installs nothing.  All traffic is on
@@ -464,8 +465,15 @@ END {
         printf "FAIL: beacon answered %d pixel requests with an error\n", bad
         status = 1
     }
+    # wrk stops reading at the end of a run: a request Beacon answered
+    # then (and stored) is not counted by wrk, but was sent.  So stored
+    # may exceed answered, never the requests sent.
     if (stored == answered) {
         printf "no open lost: %d stored == %d answered\n", stored, answered
+    } else if (stored > answered && stored <= sent + I["ok"]) {
+        printf "no open lost: %d stored >= %d answered (%d answered as" \
+            " wrk stopped, uncounted; %d sent)\n", stored, answered,
+            stored - answered, sent + I["ok"]
     } else {
         printf "LOST: %d stored != %d answered (%+d)\n", stored, answered,
             stored - answered

@@ -276,6 +276,24 @@ int store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
                   int (*cb)(void *ctx, const struct store_domain_row *r),
                   void *ctx);
 
+/*
+ * One bucket of store_domain_series(): the messages to the domain sent in
+ * it, and of those the reached and the opened ones (the definitions of
+ * store_domains()).
+ */
+struct store_series_point {
+    int64_t sent, reached, opened;
+};
+
+/*
+ * Counts messages to domain with edges[0] <= sent_at < edges[n_edges-1]
+ * into out[i] for edges[i] <= sent_at < edges[i+1]; edges ascending,
+ * n_edges >= 2; out has n_edges - 1 entries, zeroed by the store.
+ */
+int store_domain_series(struct store *st, const char *domain,
+                        const int64_t *edges, size_t n_edges,
+                        struct store_series_point *out);
+
 /* Why a customer is on the call list. */
 enum store_call_reason {
     STORE_NEVER_FETCHED = 0,        /* no fetch of any kind */
@@ -310,7 +328,7 @@ struct store_unopened_query {
     int64_t hide_reached_after_ms;      /* a call that reached them later
                                          * than this hides them;
                                          * INT64_MAX: none does */
-    int64_t limit;                      /* rows at most; < 0: all */
+    int64_t limit;                      /* rows at most; 0 or less: all */
     int64_t offset;                     /* rows skipped first */
 };
 

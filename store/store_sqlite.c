@@ -367,6 +367,7 @@ enum stmt_id {
     S_REPLY_NEXT,
     S_TICKET,
     S_DOMAINS,
+    S_DOMAIN_SERIES,
     S_CUSTOMER_CALL_LO,
     S_CUSTOMER_CALL_REST,
     S_REPLY_CUSTOMER_OF,
@@ -706,6 +707,18 @@ static const char *const stmt_sql[S_COUNT] = {
         "  FROM messages WHERE sent_at >= ?5 AND sent_at < ?6)"
         " GROUP BY domain HAVING sent > 0"
         " ORDER BY sent DESC, domain ASC",
+
+    /* One domain's messages in [?2, ?3), oldest first, with the
+     * definitions of S_DOMAINS: reached and opened are a reached / first
+     * open time (replies included).  messages_by_domain (domain,
+     * sent_at) makes this one range search, already in order; the
+     * buckets are cut in C (store_domain_series()), so any bucket
+     * edges (a time zone's days) cost the same single statement. */
+    [S_DOMAIN_SERIES] =
+        "SELECT sent_at, reached_at IS NOT NULL, first_open_at IS NOT NULL"
+        " FROM messages INDEXED BY messages_by_domain"
+        " WHERE domain = ?1 AND sent_at >= ?2 AND sent_at < ?3"
+        " ORDER BY sent_at",
 
     [S_CUSTOMER_CALL_LO] = "UPDATE customers SET " CALL_LO("?1")
         " WHERE id = ?1",
@@ -1417,6 +1430,22 @@ bind_failed(struct store *st, sqlite3_stmt *s, const char *what)
 }
 
 
+/* Binds v[0..n) to ?1..?n of statement which and runs it (step_done()). */
+static int
+run_ids(struct store *st, enum stmt_id which, const int64_t *v, int n,
+        const char *what)
+{
+    sqlite3_stmt *s = st->stmt[which];
+
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_bind_int64(s, i + 1, v[i]) != SQLITE_OK) {
+            return bind_failed(st, s, what);
+        }
+    }
+    return step_done(st, s, what);
+}
+
+
 /* Copies src, cut at its first NUL or at len - 1 bytes, into dst[len]. */
 static void
 copy_field(char *dst, size_t len, const char *src)
@@ -1647,12 +1676,7 @@ flush_slices(struct store *st)
 static int
 slice_message(struct store *st, enum stmt_id which, int64_t id)
 {
-    sqlite3_stmt *s = st->stmt[which];
-
-    if (sqlite3_bind_int64(s, 1, id) != SQLITE_OK) {
-        return bind_failed(st, s, "slice");
-    }
-    return step_done(st, s, "slice");
+    return run_ids(st, which, &id, 1, "slice");
 }
 
 
@@ -1664,22 +1688,11 @@ slice_message(struct store *st, enum stmt_id which, int64_t id)
 static int
 refresh_customer(struct store *st, int64_t id)
 {
-    sqlite3_stmt *lo = st->stmt[S_CUSTOMER_CALL_LO];
-    sqlite3_stmt *rest = st->stmt[S_CUSTOMER_CALL_REST];
-    int rc;
+    int rc = run_ids(st, S_CUSTOMER_CALL_LO, &id, 1, "call list");
 
-    if (sqlite3_bind_int64(lo, 1, id) != SQLITE_OK) {
-        return bind_failed(st, lo, "call list");
-    }
-    rc = step_done(st, lo, "call list");
-    if (rc != STORE_OK) {
-        return rc;
-    }
-
-    if (sqlite3_bind_int64(rest, 1, id) != SQLITE_OK) {
-        return bind_failed(st, rest, "call list");
-    }
-    return step_done(st, rest, "call list");
+    return rc == STORE_OK ? run_ids(st, S_CUSTOMER_CALL_REST, &id, 1,
+                                    "call list")
+                          : rc;
 }
 
 
@@ -2008,13 +2021,9 @@ find_run(const struct store *st, const struct fetch_job *j,
 static int
 add_to_run(struct store *st, int64_t run_id, int64_t at)
 {
-    sqlite3_stmt *s = st->stmt[S_FETCH_ADD_TO_RUN];
+    const int64_t v[2] = { run_id, at };
 
-    if (sqlite3_bind_int64(s, 1, run_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, at) != SQLITE_OK) {
-        return bind_failed(st, s, "fetch run");
-    }
-    return step_done(st, s, "fetch run");
+    return run_ids(st, S_FETCH_ADD_TO_RUN, v, 2, "fetch run");
 }
 
 
@@ -2327,8 +2336,8 @@ static int
 move_call_list(struct store *st, const struct fetch_job *j)
 {
     int cls = j->verdict.cls;
+    const int64_t v[2] = { j->customer_id, j->sent_at };
     enum stmt_id which;
-    sqlite3_stmt *s;
 
     if (!j->is_reply) {
         return STORE_OK;
@@ -2341,12 +2350,7 @@ move_call_list(struct store *st, const struct fetch_job *j)
         return STORE_OK;
     }
 
-    s = st->stmt[which];
-    if (sqlite3_bind_int64(s, 1, j->customer_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, j->sent_at) != SQLITE_OK) {
-        return bind_failed(st, s, "call list");
-    }
-    return step_done(st, s, "call list");
+    return run_ids(st, which, v, 2, "call list");
 }
 
 
@@ -3117,6 +3121,70 @@ store_domains(struct store *st, int64_t since_ms, int64_t until_ms,
 }
 
 
+/* Edges strictly ascending, at least two of them. */
+static int
+edges_ok(const int64_t *edges, size_t n_edges)
+{
+    if (edges == NULL || n_edges < 2) {
+        return 0;
+    }
+    for (size_t i = 1; i < n_edges; i++) {
+        if (edges[i] <= edges[i - 1]) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+
+/*
+ * Adds the current row of the series statement to its bucket.  Rows come
+ * in sent_at order, so the bucket index *at only moves forward.
+ */
+static void
+bin_row(sqlite3_stmt *s, const int64_t *edges, size_t n_edges, size_t *at,
+        struct store_series_point *out)
+{
+    int64_t sent_at = sqlite3_column_int64(s, 0);
+
+    while (*at + 2 < n_edges && sent_at >= edges[*at + 1]) {
+        (*at)++;
+    }
+    out[*at].sent++;
+    out[*at].reached += sqlite3_column_int(s, 1) != 0;
+    out[*at].opened += sqlite3_column_int(s, 2) != 0;
+}
+
+
+int
+store_domain_series(struct store *st, const char *domain,
+                    const int64_t *edges, size_t n_edges,
+                    struct store_series_point *out)
+{
+    sqlite3_stmt *s = st->stmt[S_DOMAIN_SERIES];
+    size_t at = 0;
+    int rc;
+
+    if (domain == NULL || out == NULL || !edges_ok(edges, n_edges)) {
+        set_err(st, "domain series: no domain, or edges not ascending");
+        return STORE_ERR;
+    }
+    memset(out, 0, (n_edges - 1) * sizeof(*out));
+    if (sqlite3_bind_text(s, 1, domain, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, edges[0]) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, edges[n_edges - 1]) != SQLITE_OK) {
+        return bind_failed(st, s, "domain series");
+    }
+
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        bin_row(s, edges, n_edges, &at, out);
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "domain series");
+    finish(s);
+    return rc;
+}
+
+
 static void
 strlist_clear(struct strlist *l)
 {
@@ -3319,7 +3387,7 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
     if (rc != STORE_OK) {
         return rc;
     }
-    if (sqlite3_bind_int64(s, 5, q->limit) != SQLITE_OK
+    if (sqlite3_bind_int64(s, 5, q->limit > 0 ? q->limit : -1) != SQLITE_OK
         || sqlite3_bind_int64(s, 6, q->offset) != SQLITE_OK) {
         return bind_failed(st, s, "unopened");
     }
@@ -3354,13 +3422,9 @@ store_unopened(struct store *st, const struct store_unopened_query *q,
 static int
 link_call(struct store *st, int64_t customer_id, int64_t id)
 {
-    sqlite3_stmt *s = st->stmt[S_CALL_LINK];
+    const int64_t v[2] = { customer_id, id };
 
-    if (sqlite3_bind_int64(s, 1, customer_id) != SQLITE_OK
-        || sqlite3_bind_int64(s, 2, id) != SQLITE_OK) {
-        return bind_failed(st, s, "call");
-    }
-    return step_done(st, s, "call");
+    return run_ids(st, S_CALL_LINK, v, 2, "call");
 }
 
 

@@ -14,7 +14,7 @@ set -eu
 
 packages="build-essential cmake make pkg-config
     libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev libidn2-dev
-    python3 curl"
+    libicu-dev libpsl-dev python3 curl"
 # The build copies the dashboard's chart library from npm and the
 # dashboard test runs Playwright from npm.  A Node.js from elsewhere
 # (NodeSource bundles npm) is used as it is; only when there is no npm at

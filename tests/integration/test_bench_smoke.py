@@ -50,11 +50,13 @@ def check_report(out):
                   r"answered 200\): VmRSS ([\d.]+) MiB", out, re.M)
     if not m or m.group(1) != "1000" or m.group(2) != "1000":
         bad.append("idle step did not hold 1000 answered connections")
-    m = re.search(r"^no open lost: (\d+) stored == (\d+) answered$", out,
-                  re.M)
+    # Requests answered as wrk stopped are stored but not counted by wrk
+    # (pixel.sh says so); fewer stored than answered is a lost open.
+    m = re.search(r"^no open lost: (\d+) stored (==|>=) (\d+) answered",
+                  out, re.M)
     if not m:
         bad.append("no 'no open lost' line")
-    elif m.group(1) != m.group(2) or int(m.group(1)) < 2000:
+    elif int(m.group(1)) < int(m.group(3)) or int(m.group(3)) < 2000:
         bad.append("implausible counts: %s" % m.group(0))
     return bad
 

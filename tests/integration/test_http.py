@@ -476,6 +476,29 @@ def stats_reports_every_counter():
     check_eq(stats["opens_dropped"], 0, "opens_dropped")
 
 
+def thread_nice_values(pid):
+    """{thread name: [nice, ...]} of a process, from /proc."""
+    names = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+            stat = f.read()
+        name = stat[stat.index("(") + 1:stat.rindex(")")]
+        fields = stat[stat.rindex(")") + 2:].split()
+        names.setdefault(name, []).append(int(fields[16]))  # field 19
+    return names
+
+
+def api_workers_run_below_the_pixel_threads():
+    """Reports run on worker threads at nice 10; the rest at 0."""
+    SRV.api("GET", "/api/v1/stats")
+    nice = sorted(n for ns in thread_nice_values(SRV.proc.pid).values()
+                  for n in ns)
+    check(nice.count(10) == 2, "two worker threads at nice 10: %r" % nice)
+    check(nice.count(0) >= 3, "main, HTTP and writer threads at 0: %r"
+          % nice)
+    check(set(nice) == {0, 10}, "no other priorities: %r" % nice)
+
+
 # -- reports -----------------------------------------------------------------
 
 def domains_report_counts_sent_opened_rate_and_fetches():
@@ -821,6 +844,7 @@ TESTS = [
     user_agent_is_capped_at_512_bytes,
     bad_input_gets_a_4xx_json_error_and_stores_nothing,
     stats_reports_every_counter,
+    api_workers_run_below_the_pixel_threads,
     domains_report_counts_sent_opened_rate_and_fetches,
     domains_report_window_follows_since_and_until,
     unopened_call_list_follows_value_age_and_opens,

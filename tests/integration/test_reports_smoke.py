@@ -8,13 +8,13 @@ Usage: python3 test_reports_smoke.py path/to/beacon
    target stated as met or MISSED.  Missing a target is the benchmark's
    business, not this test's.
 2. Proves with EXPLAIN QUERY PLAN, on a smoke database made by
-   gen_reports, that the domains report and the call list read the big
-   tables (messages, fetches) through an index, never by a full scan,
-   and that the call list reads customers_on_call_list in its order.
-   The SQL is read from store/store_sqlite.c (the S_DOMAINS and
-   S_UNOPENED entries of stmt_sql), so the check follows the code; when
-   it cannot be read there, the check falls back to the query shapes the
-   reports are built on and says so.  The checker is also shown a query
+   gen_reports, that the domains report, the domain trend and the call
+   list read the big tables (messages, fetches) through an index, never
+   by a full scan, and that the call list reads customers_on_call_list
+   in its order.  The SQL is read from store/store_sqlite.c (the
+   S_DOMAINS, S_DOMAIN_SERIES and S_UNOPENED entries of stmt_sql), so
+   the check follows the code; when it cannot be read there, the check
+   falls back to the query shapes the reports are built on and says so.  The checker is also shown a query
    that must scan, so it cannot pass by accident.
 """
 
@@ -45,6 +45,10 @@ FALLBACK_SQL = {
     "S_UNOPENED":
         "SELECT count(*), min(sent_at), max(sent_at) FROM messages"
         " WHERE customer_id = ?1 AND kind = 'reply' AND sent_at >= ?2",
+    "S_DOMAIN_SERIES":
+        "SELECT sent_at, reached_at IS NOT NULL, first_open_at IS NOT NULL"
+        " FROM messages WHERE domain = ?1 AND sent_at >= ?2"
+        " AND sent_at < ?3 ORDER BY sent_at",
 }
 
 

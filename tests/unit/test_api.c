@@ -8,6 +8,7 @@
  * sent_at), so every report figure below is exact.
  */
 #include <inttypes.h>
+#include <math.h>
 #include <stdint.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -701,6 +702,8 @@ static const struct bad_case bad_cases[] = {
       "no such route" },
     { "b-get-messages", "GET", "/api/v1/messages", NULL, NULL, 405,
       "method not allowed" },
+    { "b-domains-group", "GET", "/api/v1/domains", NULL, "group=tld", 400,
+      "group: must be \"host\" or \"registrable\"" },
     { "b-post-domains", "POST", "/api/v1/domains", "{" REJ "}", NULL, 405,
       "method not allowed" },
     { "b-delete-ticket", "DELETE", "/api/v1/tickets/T1", NULL, NULL, 405,
@@ -2048,6 +2051,524 @@ api_should_serve_threads_from_the_pool(void)
 }
 
 
+/* Runs one bad_case and checks its error. */
+static void
+expect_bad(const struct bad_case *c)
+{
+    struct spec s = { c->method, c->path, c->body, 0, AUTH, NULL,
+                      c->query };
+
+    expect_error(c->id, &s, c->want, c->needle);
+}
+
+
+/*
+ * Seeds n messages to domain through the store, sent at (RFC 3339) plus
+ * i seconds, as confirmations (the reports count them; the call list
+ * does not, so its tests are not disturbed): the first n_open get a
+ * human fetch (opened, reached), the next n_reach a prefetch (reached
+ * only), the rest nothing.
+ */
+static void
+seed(const char *domain, const char *at, int n, int n_open, int n_reach)
+{
+    struct store_fetch_rec *rec = calloc((size_t) n, sizeof *rec);
+    struct store_write_result res;
+    struct store_message_in m;
+    struct store *st = NULL;
+    char err[256], recipient[128], ticket[128];
+    int64_t t0 = 0, id = 0;
+    int i;
+
+    CHECK(rec != NULL && parse_time(at, 0, &t0, NULL) == 0);
+    CHECK(store_open(&st, g_db, err, sizeof err) == STORE_OK);
+    for (i = 0; rec != NULL && st != NULL && i < n; i++) {
+        snprintf(recipient, sizeof recipient, "u%d@%s", i, domain);
+        snprintf(ticket, sizeof ticket, "S-%s-%s-%d", domain, at, i);
+        memset(&m, 0, sizeof m);
+        m.ticket_id = ticket;
+        m.recipient = recipient;
+        m.domain = domain;
+        m.kind = "confirmation";      /* off the call list's tests */
+        m.sent_at_ms = m.registered_at_ms = t0 + i * 1000;
+        CHECK(store_message_add(st, &m, &id) == STORE_OK);
+        rec[i].message_id = id;
+        rec[i].at_ms = m.sent_at_ms + 3600000;
+        snprintf(rec[i].addr, sizeof rec[i].addr, "192.0.2.0");
+        snprintf(rec[i].user_agent, sizeof rec[i].user_agent, "%s-%d",
+                 i < n_open ? "human" : "mpp", i);
+    }
+    if (rec != NULL && st != NULL && n_open + n_reach > 0)
+        CHECK(store_fetches_write(st, rec, (size_t) (n_open + n_reach),
+                                  test_classify, NULL, &res) == STORE_OK);
+    store_close(st);
+    free(rec);
+}
+
+
+/* The i-th point of a trend reply. */
+static const cJSON *
+point(const cJSON *doc, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(doc, "points"), i);
+}
+
+
+static void
+check_point(const cJSON *p, const char *date, const char *start,
+            double hours, double sent, double reached, double opened)
+{
+    CHECK_STR(str_of(p, "date"), date);
+    CHECK_STR(str_of(p, "start"), start);
+    CHECK(num_of(p, "hours") == hours);
+    CHECK(num_of(p, "sent") == sent);
+    CHECK(num_of(p, "reached") == reached);
+    CHECK(num_of(p, "opened") == opened);
+    /* The rate is rounded to 4 decimals. */
+    if (sent == 0)
+        CHECK(is_null(p, "open_rate"));
+    else
+        CHECK(fabs(num_of(p, "open_rate") - opened / sent) < 0.00005);
+}
+
+
+/*
+ * trend.example around Berlin's spring change: 23:30 on 28 March (CET),
+ * the first minute of 29 March (opened), its last minute in CEST
+ * (prefetched: reached only), and the first minute of 30 March.
+ */
+static void
+seed_trend(void)
+{
+    seed("trend.example", "2026-03-28T22:30:00Z", 1, 0, 0);
+    seed("trend.example", "2026-03-28T23:00:00Z", 1, 1, 0);
+    seed("trend.example", "2026-03-29T21:59:00Z", 1, 0, 1);
+    seed("trend.example", "2026-03-29T22:00:00Z", 1, 0, 0);
+}
+
+
+static void
+trend_should_cut_local_days_across_dst(void)
+{
+    unsigned status;
+    cJSON *doc;
+
+    seed_trend();
+    doc = get("/api/v1/domains/trend", "domain=Trend.Example."
+              "&tz=Europe/Berlin&since=2026-03-28T12:00:00Z"
+              "&until=2026-03-30T12:00:00Z", &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(doc, "domain"), "trend.example");
+    CHECK_STR(str_of(doc, "bucket"), "day");
+    CHECK_STR(str_of(doc, "tz"), "Europe/Berlin");
+    CHECK_STR(str_of(doc, "since"), "2026-03-27T23:00:00.000Z");
+    CHECK_STR(str_of(doc, "until"), "2026-03-30T22:00:00.000Z");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 3);
+    check_point(point(doc, 0), "2026-03-28", "2026-03-27T23:00:00.000Z", 24,
+                1, 0, 0);
+    check_point(point(doc, 1), "2026-03-29", "2026-03-28T23:00:00.000Z", 23,
+                2, 2, 1);
+    CHECK_STR(str_of(point(doc, 1), "end"), "2026-03-29T22:00:00.000Z");
+    check_point(point(doc, 2), "2026-03-30", "2026-03-29T22:00:00.000Z", 24,
+                1, 0, 0);
+    cJSON_Delete(doc);
+
+    /* 25 October: back to CET, a 25-hour day; nothing sent. */
+    doc = get("/api/v1/domains/trend", "domain=trend.example"
+              "&tz=Europe/Berlin&since=2026-10-24T22:00:00Z"
+              "&until=2026-10-25T23:00:00Z", &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 1);
+    check_point(point(doc, 0), "2026-10-25", "2026-10-24T22:00:00.000Z", 25,
+                0, 0, 0);
+    CHECK_STR(str_of(point(doc, 0), "end"), "2026-10-25T23:00:00.000Z");
+    cJSON_Delete(doc);
+}
+
+
+static void
+trend_should_start_weeks_on_local_monday(void)
+{
+    unsigned status;
+    cJSON *doc;
+
+    doc = get("/api/v1/domains/trend", "domain=trend.example&bucket=week"
+              "&tz=Europe/Berlin&since=2026-03-29T12:00:00Z"
+              "&until=2026-03-30T12:00:00Z", &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(doc, "bucket"), "week");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 2);
+    check_point(point(doc, 0), "2026-03-23", "2026-03-22T23:00:00.000Z",
+                167, 3, 2, 1);
+    check_point(point(doc, 1), "2026-03-30", "2026-03-29T22:00:00.000Z",
+                168, 1, 0, 0);
+    cJSON_Delete(doc);
+
+    /* In UTC the same messages fall on other days: 28 March holds two. */
+    doc = get("/api/v1/domains/trend", "domain=trend.example"
+              "&since=2026-03-28&until=2026-03-29", &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(doc, "tz"), "UTC");
+    check_point(point(doc, 0), "2026-03-28", "2026-03-28T00:00:00.000Z", 24,
+                2, 1, 1);
+    check_point(point(doc, 1), "2026-03-29", "2026-03-29T00:00:00.000Z", 24,
+                2, 1, 0);
+    cJSON_Delete(doc);
+}
+
+
+/*
+ * Defaults: until now (Thursday 3 December 12:00Z), since 30 days or 12
+ * weeks before, widened to whole buckets; and the 400-bucket bound.
+ */
+static void
+trend_should_default_and_bound_its_window(void)
+{
+    unsigned status;
+    cJSON *doc;
+
+    doc = get("/api/v1/domains/trend", "domain=trend.example", &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(doc, "since"), "2026-11-03T00:00:00.000Z");
+    CHECK_STR(str_of(doc, "until"), "2026-12-04T00:00:00.000Z");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 31);
+    cJSON_Delete(doc);
+
+    doc = get("/api/v1/domains/trend", "domain=trend.example&bucket=week",
+              &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(doc, "since"), "2026-09-07T00:00:00.000Z");
+    CHECK_STR(str_of(doc, "until"), "2026-12-07T00:00:00.000Z");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 13);
+    cJSON_Delete(doc);
+
+    /* 1 January 2026 through 4 February 2027: exactly 400 days. */
+    doc = get("/api/v1/domains/trend", "domain=trend.example"
+              "&since=2026-01-01&until=2027-02-04", &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "points")) == 400);
+    cJSON_Delete(doc);
+}
+
+
+static const struct bad_case trend_bad_cases[] = {
+    { "t-no-domain", "GET", "/api/v1/domains/trend", NULL, "bucket=day",
+      400, "domain: required" },
+    { "t-empty-domain", "GET", "/api/v1/domains/trend", NULL, "domain=",
+      400, "domain: required" },
+    { "t-bad-domain", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a..example", 400, "domain: domain has an empty label" },
+    { "t-at-domain", "GET", "/api/v1/domains/trend", NULL,
+      "domain=x@a.example", 400, "domain: a domain has no '@'" },
+    { "t-bucket", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&bucket=month", 400,
+      "bucket: must be \"day\" or \"week\"" },
+    { "t-tz", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&tz=Mars/Olympus", 400,
+      "tz: unknown time zone \"Mars/Olympus\"" },
+    { "t-tz-case", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&tz=europe/berlin", 400,
+      "tz: unknown time zone \"europe/berlin\"" },
+    { "t-tz-bytes", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&tz=Europe/\xc3\xa9\x01", 400,
+      "tz: unknown time zone \"Europe/???\"" },
+    { "t-tz-offset", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&tz=GMT+05:00", 400, "tz: unknown time zone" },
+    { "t-since", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&since=yesterday", 400, "since must be" },
+    { "t-order", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&since=2026-03-02&until=2026-03-01", 400,
+      "since: must be before until" },
+    { "t-equal", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&since=2026-03-02T00:00:00Z"
+      "&until=2026-03-02T00:00:00Z", 400, "since: must be before until" },
+    { "t-401-days", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&since=2026-01-01&until=2027-02-05", 400,
+      "since: window too long: more than 400 day buckets" },
+    { "t-weeks", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&bucket=week&since=2000-01-01&until=2026-01-01",
+      400, "since: window too long: more than 400 week buckets" },
+    { "t-ages", "GET", "/api/v1/domains/trend", NULL,
+      "domain=a.example&since=0000-01-01&until=9999-12-31", 400,
+      "since: window too long" },
+    { "t-post", "POST", "/api/v1/domains/trend", "{}", NULL, 405,
+      "method not allowed" },
+};
+
+static void
+trend_should_reject_bad_input(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof trend_bad_cases / sizeof trend_bad_cases[0];
+         i++)
+        expect_bad(&trend_bad_cases[i]);
+}
+
+
+/*
+ * Five domains over the two default windows before 1 July 2026 00:00Z:
+ * current [24 June, 1 July), baseline [27 May, 24 June).
+ *   alerts.example  current 140 sent, 13 opened; baseline 520, 270
+ *   drop.example    current  30, 10;  baseline 30, 20
+ *   steady.example  current  40, 18;  baseline 40, 20
+ *   thin.example    current   3,  1;  baseline none
+ *   thin2.example   current none;     baseline 40, 20
+ */
+static void
+seed_alerts(void)
+{
+    seed("alerts.example", "2026-06-25T08:00:00Z", 140, 13, 20);
+    seed("alerts.example", "2026-06-01T08:00:00Z", 520, 270, 10);
+    seed("drop.example", "2026-06-26T08:00:00Z", 30, 10, 0);
+    seed("drop.example", "2026-06-02T08:00:00Z", 30, 20, 0);
+    seed("steady.example", "2026-06-27T08:00:00Z", 40, 18, 0);
+    seed("steady.example", "2026-06-03T08:00:00Z", 40, 20, 0);
+    seed("thin.example", "2026-06-28T08:00:00Z", 3, 1, 0);
+    seed("thin2.example", "2026-06-04T08:00:00Z", 40, 20, 0);
+}
+
+
+static void
+check_sample(const cJSON *o, const char *name, double sent, double opened,
+             double rate)
+{
+    const cJSON *s = cJSON_GetObjectItem(o, name);
+
+    CHECK(num_of(s, "sent") == sent);
+    CHECK(num_of(s, "opened") == opened);
+    if (sent == 0)
+        CHECK(is_null(s, "open_rate"));
+    else
+        CHECK(num_of(s, "open_rate") == rate);
+}
+
+
+/* The i-th entry of list in the reply. */
+static const cJSON *
+entry(const cJSON *doc, const char *list, int i)
+{
+    return cJSON_GetArrayItem(cJSON_GetObjectItem(doc, list), i);
+}
+
+
+/* The figures: see test_alerts.c for the hand computation. */
+static void
+alerts_should_flag_significant_drops(void)
+{
+    const char *until = "until=2026-07-01T00:00:00Z";
+    const cJSON *a;
+    unsigned status;
+    cJSON *doc;
+
+    seed_alerts();
+    doc = get("/api/v1/alerts", until, &status);
+    CHECK(status == 200);
+    a = cJSON_GetObjectItem(doc, "window");
+    CHECK_STR(str_of(a, "since"), "2026-06-24T00:00:00.000Z");
+    CHECK_STR(str_of(a, "until"), "2026-07-01T00:00:00.000Z");
+    a = cJSON_GetObjectItem(doc, "baseline");
+    CHECK_STR(str_of(a, "since"), "2026-05-27T00:00:00.000Z");
+    CHECK_STR(str_of(a, "until"), "2026-06-24T00:00:00.000Z");
+    a = cJSON_GetObjectItem(doc, "params");
+    CHECK(num_of(a, "min_sent") == 30 && num_of(a, "alpha") == 0.01
+          && num_of(a, "min_drop") == 0.1);
+    CHECK(num_of(doc, "checked") == 3);
+
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "alerts")) == 2);
+    a = entry(doc, "alerts", 0);
+    CHECK_STR(str_of(a, "domain"), "alerts.example");
+    check_sample(a, "current", 140, 13, 0.0929);
+    check_sample(a, "baseline", 520, 270, 0.5192);
+    CHECK(num_of(a, "drop") == 0.4264);
+    CHECK(num_of(a, "z") == 9.048);
+    CHECK(num_of(a, "p_value") == 7.26e-20);
+    CHECK_STR(str_of(a, "message"), "alerts.example: 9% opened this week, "
+              "52% before; 140 replies");
+    a = entry(doc, "alerts", 1);
+    CHECK_STR(str_of(a, "domain"), "drop.example");
+    CHECK(num_of(a, "drop") == 0.3333);
+    CHECK(num_of(a, "z") == 2.582);
+    CHECK(num_of(a, "p_value") == 0.00491);
+
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "not_enough_data"))
+          == 2);
+    a = entry(doc, "not_enough_data", 0);
+    CHECK_STR(str_of(a, "domain"), "thin.example");
+    check_sample(a, "current", 3, 1, 0.3333);
+    check_sample(a, "baseline", 0, 0, 0);
+    a = entry(doc, "not_enough_data", 1);
+    CHECK_STR(str_of(a, "domain"), "thin2.example");
+    check_sample(a, "current", 0, 0, 0);
+    check_sample(a, "baseline", 40, 20, 0.5);
+    cJSON_Delete(doc);
+}
+
+
+/* The number of flagged domains with the extra parameters q. */
+static int
+flagged_with(const char *q)
+{
+    char query[256];
+    unsigned status;
+    cJSON *doc;
+    int n;
+
+    snprintf(query, sizeof query, "until=2026-07-01T00:00:00Z&%s", q);
+    doc = get("/api/v1/alerts", query, &status);
+    CHECK(status == 200);
+    n = cJSON_GetArraySize(cJSON_GetObjectItem(doc, "alerts"));
+    cJSON_Delete(doc);
+    return n;
+}
+
+
+static void
+alerts_should_honour_their_thresholds(void)
+{
+    unsigned status;
+    cJSON *doc;
+
+    /* drop.example's p 0.00491 is not below 0.001; its drop of 0.33 is
+     * below 0.4; alerts.example passes both. */
+    CHECK(flagged_with("alpha=0.001") == 1);
+    CHECK(flagged_with("min_drop=0.4") == 1);
+    CHECK(flagged_with("min_drop=0.43") == 0);
+    CHECK(flagged_with("alpha=0.5&min_drop=0") == 3);
+    CHECK(flagged_with("window=1w") == 2);
+
+    /* 140 current replies are not enough when 200 are asked. */
+    doc = get("/api/v1/alerts", "until=2026-07-01T00:00:00Z&min_sent=200",
+              &status);
+    CHECK(status == 200);
+    CHECK(num_of(doc, "checked") == 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "alerts")) == 0);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "not_enough_data"))
+          == 5);
+    CHECK_STR(str_of(entry(doc, "not_enough_data", 0), "domain"),
+              "alerts.example");
+    cJSON_Delete(doc);
+
+    /* A 3-day window says so in the message. */
+    doc = get("/api/v1/alerts", "until=2026-06-28T00:00:00Z&window=3d"
+              "&baseline=25d&alpha=0.5&min_drop=0", &status);
+    CHECK(status == 200);
+    CHECK_STR(str_of(entry(doc, "alerts", 0), "message"), "alerts.example: "
+              "9% opened in the last 3d, 52% before; 140 replies");
+    cJSON_Delete(doc);
+}
+
+
+static const struct bad_case alerts_bad_cases[] = {
+    { "a-window-zero", "GET", "/api/v1/alerts", NULL, "window=0d", 400,
+      "window: must be a positive duration" },
+    { "a-window-junk", "GET", "/api/v1/alerts", NULL, "window=week", 400,
+      "window: must be a positive duration" },
+    { "a-window-huge", "GET", "/api/v1/alerts", NULL,
+      "window=99999999999w", 400, "window: must be a positive duration" },
+    { "a-window-long", "GET", "/api/v1/alerts", NULL, "window=3661d", 400,
+      "at most 3660d" },
+    { "a-baseline-neg", "GET", "/api/v1/alerts", NULL, "baseline=-28d",
+      400, "baseline: must be a positive duration" },
+    { "a-until", "GET", "/api/v1/alerts", NULL, "until=soon", 400,
+      "until must be" },
+    { "a-min-sent-neg", "GET", "/api/v1/alerts", NULL, "min_sent=-1", 400,
+      "min_sent: must be a whole number from 1" },
+    { "a-min-sent-zero", "GET", "/api/v1/alerts", NULL, "min_sent=0", 400,
+      "min_sent: must be a whole number from 1" },
+    { "a-min-sent-frac", "GET", "/api/v1/alerts", NULL, "min_sent=2.5", 400,
+      "min_sent: must be a whole number" },
+    { "a-min-sent-huge", "GET", "/api/v1/alerts", NULL, "min_sent=1e300",
+      400, "min_sent: must be a whole number" },
+    { "a-alpha-zero", "GET", "/api/v1/alerts", NULL, "alpha=0", 400,
+      "alpha: must be a number between 0 and 1" },
+    { "a-alpha-one", "GET", "/api/v1/alerts", NULL, "alpha=1", 400,
+      "alpha: must be a number between 0 and 1" },
+    { "a-alpha-neg", "GET", "/api/v1/alerts", NULL, "alpha=-0.01", 400,
+      "alpha: must be" },
+    { "a-alpha-nan", "GET", "/api/v1/alerts", NULL, "alpha=nan", 400,
+      "alpha: must be" },
+    { "a-min-drop-neg", "GET", "/api/v1/alerts", NULL, "min_drop=-0.1",
+      400, "min_drop: must be a number from 0 to 1" },
+    { "a-min-drop-big", "GET", "/api/v1/alerts", NULL, "min_drop=1.5", 400,
+      "min_drop: must be a number from 0 to 1" },
+    { "a-post", "POST", "/api/v1/alerts", "{}", NULL, 405,
+      "method not allowed" },
+};
+
+static void
+alerts_should_reject_bad_input(void)
+{
+    size_t i;
+
+    for (i = 0; i < sizeof alerts_bad_cases / sizeof alerts_bad_cases[0];
+         i++)
+        expect_bad(&alerts_bad_cases[i]);
+}
+
+
+/*
+ * April 2026: mail.yahoo.co.uk 3 sent (1 opened, 1 prefetched), yahoo.co.uk
+ * 1 sent and opened, other.example 1 sent, nothing.
+ */
+static void
+domains_should_group_by_registrable_domain(void)
+{
+    const char *q = "since=2026-04-01&until=2026-04-30&group=registrable";
+    const cJSON *g, *h;
+    unsigned status;
+    cJSON *doc;
+
+    seed("mail.yahoo.co.uk", "2026-04-10T08:00:00Z", 3, 1, 1);
+    seed("yahoo.co.uk", "2026-04-11T08:00:00Z", 1, 1, 0);
+    seed("other.example", "2026-04-12T08:00:00Z", 1, 0, 0);
+
+    doc = get("/api/v1/domains", q, &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "domains")) == 2);
+    g = entry(doc, "domains", 0);
+    CHECK_STR(str_of(g, "domain"), "yahoo.co.uk");
+    CHECK(num_of(g, "sent") == 4 && num_of(g, "reached") == 3
+          && num_of(g, "opened") == 2);
+    CHECK(num_of(g, "open_rate") == 0.5 && num_of(g, "reach_rate") == 0.75);
+    CHECK(num_of(g, "total_opens") == 2 && num_of(g, "fetches") == 3);
+    CHECK(num_of(cJSON_GetObjectItem(g, "fetches_by_class"), "human") == 2);
+    CHECK_STR(str_of(g, "last_open_at"), "2026-04-11T09:00:00.000Z");
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(g, "hosts")) == 2);
+    h = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "hosts"), 0);
+    CHECK_STR(str_of(h, "domain"), "mail.yahoo.co.uk");
+    CHECK(num_of(h, "sent") == 3 && num_of(h, "opened") == 1);
+    CHECK(num_of(h, "open_rate") == 0.3333);
+    CHECK(cJSON_GetObjectItem(h, "hosts") == NULL);
+    h = cJSON_GetArrayItem(cJSON_GetObjectItem(g, "hosts"), 1);
+    CHECK_STR(str_of(h, "domain"), "yahoo.co.uk");
+    CHECK(num_of(h, "sent") == 1 && num_of(h, "open_rate") == 1);
+
+    g = entry(doc, "domains", 1);
+    CHECK_STR(str_of(g, "domain"), "other.example");
+    CHECK(num_of(g, "sent") == 1 && is_null(g, "last_open_at"));
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(g, "hosts")) == 1);
+    cJSON_Delete(doc);
+
+    /* group=host is today's reply: two yahoo rows, no sub-rows. */
+    doc = get("/api/v1/domains", "since=2026-04-01&until=2026-04-30"
+              "&group=host", &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "domains")) == 3);
+    CHECK_STR(str_of(entry(doc, "domains", 0), "domain"),
+              "mail.yahoo.co.uk");
+    CHECK(cJSON_GetObjectItem(entry(doc, "domains", 0), "hosts") == NULL);
+    cJSON_Delete(doc);
+
+    /* Nothing in the window: an empty list either way. */
+    doc = get("/api/v1/domains", "since=2025-04-01&until=2025-04-30"
+              "&group=registrable", &status);
+    CHECK(status == 200);
+    CHECK(cJSON_GetArraySize(cJSON_GetObjectItem(doc, "domains")) == 0);
+    cJSON_Delete(doc);
+}
+
+
 int
 main(void)
 {
@@ -2075,6 +2596,14 @@ main(void)
     events_should_reject_bad_input_and_store_nothing();
     domains_should_default_to_the_last_30_days();
     domains_should_honour_since_and_until();
+    domains_should_group_by_registrable_domain();
+    trend_should_cut_local_days_across_dst();
+    trend_should_start_weeks_on_local_monday();
+    trend_should_default_and_bound_its_window();
+    trend_should_reject_bad_input();
+    alerts_should_flag_significant_drops();
+    alerts_should_honour_their_thresholds();
+    alerts_should_reject_bad_input();
     unopened_should_list_valuable_silent_customers();
     unopened_should_filter_by_value_age_and_reason();
     unopened_should_answer_csv();

@@ -1,6 +1,7 @@
 /*
  * test_domain.c - domain_from_address(): the domain an address reports
- * under.  Table-driven; every case has an id that a failure prints.
+ * under, and domain_normalize() for a bare domain.  Table-driven; every
+ * case has an id that a failure prints.
  */
 #include <stdio.h>
 #include <string.h>
@@ -142,6 +143,32 @@ domain_should_respect_the_output_size(void)
 }
 
 
+/* A domain on its own: the same normal form, and no address parts. */
+static void
+domain_should_normalize_a_bare_name(void)
+{
+    char out[64] = "", err[128] = "";
+
+    CHECK(domain_normalize("Mail.Yahoo.CO.UK.", out, sizeof out, err,
+                           sizeof err) == 0);
+    CHECK_STR(out, "mail.yahoo.co.uk");
+    CHECK(domain_normalize("b\xc3\xbc" "cher.example", out, sizeof out,
+                           err, sizeof err) == 0);
+    CHECK_STR(out, "xn--bcher-kva.example");
+
+    CHECK(domain_normalize("", out, sizeof out, err, sizeof err) == -1);
+    CHECK_STR(err, "domain is empty");
+    CHECK(domain_normalize(NULL, out, sizeof out, err, sizeof err) == -1);
+    CHECK(domain_normalize("a@b.com", out, sizeof out, err, sizeof err)
+          == -1);
+    CHECK(strstr(err, "'@'") != NULL);
+    CHECK(domain_normalize("x..com", out, sizeof out, err, sizeof err)
+          == -1);
+    CHECK(strstr(err, "empty label") != NULL);
+    CHECK(domain_normalize(".", out, sizeof out, err, sizeof err) == -1);
+}
+
+
 int
 main(void)
 {
@@ -149,5 +176,6 @@ main(void)
     domain_should_bound_the_name_length();
     domain_should_explain_rejections();
     domain_should_respect_the_output_size();
+    domain_should_normalize_a_bare_name();
     return check_done();
 }

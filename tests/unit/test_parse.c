@@ -231,6 +231,28 @@ format_time_should_round_trip(void)
 }
 
 
+static void
+parse_number_should_accept_plain_decimals_only(void)
+{
+    static const char *const bad[] = {
+        "", "abc", "0x10", "inf", "nan", "1e999", "1,5", " 1", "1 ",
+        "--1", "1.2.3", "123456789012345678901234567890123"
+    };
+    double v = 42;
+    size_t i;
+
+    CHECK(parse_number("0.01", &v) == 0 && v == 0.01);
+    CHECK(parse_number("30", &v) == 0 && v == 30);
+    CHECK(parse_number("-2.5e-1", &v) == 0 && v == -0.25);
+    for (i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        v = 42;
+        CHECK(parse_number(bad[i], &v) == -1);
+        CHECK(v == 42);
+    }
+    CHECK(parse_number(NULL, &v) == -1);
+}
+
+
 int
 main(void)
 {
@@ -240,5 +262,6 @@ main(void)
     parse_duration_should_reject_null();
     format_time_should_write_utc_millis();
     format_time_should_round_trip();
+    parse_number_should_accept_plain_decimals_only();
     return check_done();
 }

@@ -1912,6 +1912,87 @@ test_domains(void)
 }
 
 
+/*
+ * The plan's steps on a raw connection, joined with "; ".  Each step's
+ * detail is the fourth column of EXPLAIN QUERY PLAN.
+ */
+static void
+raw_plan(const char *path, const char *sql, char *out, size_t len)
+{
+    char explain[512];
+    sqlite3 *db = NULL;
+    sqlite3_stmt *s = NULL;
+    size_t used = 0;
+
+    out[0] = '\0';
+    snprintf(explain, sizeof(explain), "EXPLAIN QUERY PLAN %s", sql);
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READWRITE, NULL) != SQLITE_OK
+        || sqlite3_prepare_v2(db, explain, -1, &s, NULL) != SQLITE_OK) {
+        snprintf(out, len, "<error: %s>", sqlite3_errmsg(db));
+    }
+    while (s != NULL && sqlite3_step(s) == SQLITE_ROW && used < len) {
+        used += (size_t) snprintf(out + used, len - used, "%s%s",
+                                  used > 0 ? "; " : "",
+                                  (const char *) sqlite3_column_text(s, 3));
+    }
+    sqlite3_finalize(s);
+    sqlite3_close(db);
+}
+
+
+/*
+ * store_domain_series() over the domains fixture.  a.com in [1000, 2001)
+ * by sent_at: 1000 human (reached, opened), 1200 internal only (neither),
+ * 1300 replied (both), 1400 proxy (both), 1500 mpp (reached), 1999 HEAD
+ * (reached), 2000 human (both).
+ */
+static void
+test_domain_series(void)
+{
+    static const int64_t edges[] = { 1000, 1300, 1500, 2001 };
+    static const int64_t gap[] = { 0, 500, 999, 1000, 1001 };
+    struct store_series_point p[4];
+    char path[256], plan[600];
+    struct store *st;
+
+    db_path(path, sizeof(path), "series");
+    st = domains_fixture(path);
+
+    memset(p, 0x55, sizeof(p));
+    CHECK(store_domain_series(st, "a.com", edges, 4, p) == STORE_OK);
+    CHECK(p[0].sent == 2 && p[0].reached == 1 && p[0].opened == 1);
+    CHECK(p[1].sent == 2 && p[1].reached == 2 && p[1].opened == 2);
+    CHECK(p[2].sent == 3 && p[2].reached == 3 && p[2].opened == 1);
+
+    /* Empty buckets are zeroed; c0 at 999 falls in [999, 1000) only. */
+    memset(p, 0x55, sizeof(p));
+    CHECK(store_domain_series(st, "c.com", gap, 5, p) == STORE_OK);
+    CHECK(p[0].sent == 0 && p[1].sent == 0 && p[1].opened == 0);
+    CHECK(p[2].sent == 1 && p[2].reached == 1 && p[2].opened == 1);
+    CHECK(p[3].sent == 0 && p[3].reached == 0);
+    CHECK(store_domain_series(st, "none.example", gap, 5, p) == STORE_OK);
+    CHECK(p[2].sent == 0);
+
+    /* Bad edges are refused with a message, nothing read. */
+    CHECK(store_domain_series(st, "a.com", edges, 1, p) == STORE_ERR);
+    CHECK(strstr(store_errmsg(st), "edges") != NULL);
+    CHECK(store_domain_series(st, "a.com", (const int64_t[]) { 5, 5 }, 2,
+                              p) == STORE_ERR);
+    CHECK(store_domain_series(st, NULL, edges, 4, p) == STORE_ERR);
+    store_close(st);
+
+    /* The statement of S_DOMAIN_SERIES: one range search of
+     * messages_by_domain, in index order (no sort step). */
+    raw_plan(path, "SELECT sent_at, reached_at IS NOT NULL,"
+             " first_open_at IS NOT NULL"
+             " FROM messages INDEXED BY messages_by_domain"
+             " WHERE domain = ?1 AND sent_at >= ?2 AND sent_at < ?3"
+             " ORDER BY sent_at", plan, sizeof(plan));
+    CHECK_STR(plan, "SEARCH messages USING INDEX messages_by_domain"
+              " (domain=? AND sent_at>? AND sent_at<?)");
+}
+
+
 struct unopened_seen {
     size_t n;
     struct {
@@ -3055,6 +3136,7 @@ main(void)
     test_reply_record();
     test_ticket_read();
     test_domains();
+    test_domain_series();
     test_unopened();
     test_unopened_pages();
     test_calls();
