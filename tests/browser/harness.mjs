@@ -16,9 +16,6 @@ const STOP_TIMEOUT_MS = 10000;
 
 export class Failure extends Error {}
 
-/* Thrown by a test that cannot run here; reported, and fails nothing. */
-export class Skip extends Error {}
-
 export function check(cond, what) {
   if (!cond) {
     throw new Failure(what);
@@ -181,30 +178,25 @@ export class Beacon {
   }
 }
 
-/* Runs each test in order, prints "ok", "skip" or "FAIL" and the tally;
- * returns the exit status. */
+/* Runs each test in order, prints "ok" or "FAIL" and the tally; returns
+ * the exit status. */
 export async function runTests(tests) {
-  const tally = {passed: 0, skipped: 0, failed: 0};
+  let passed = 0;
+  let failed = 0;
 
   for (const fn of tests) {
     const start = Date.now();
     try {
       const note = await fn();
-      tally.passed++;
+      passed++;
       console.log(`ok   ${fn.name} (${Date.now() - start} ms)`
         + (note ? `: ${note}` : ''));
     } catch (e) {
-      if (e instanceof Skip) {
-        tally.skipped++;
-        console.log(`skip ${fn.name}: ${e.message}`);
-        continue;
-      }
-      tally.failed++;
+      failed++;
       console.log(`FAIL ${fn.name}: ${e instanceof Failure ? e.message
         : e.stack}`);
     }
   }
-  console.log(`${tally.passed} passed, ${tally.skipped} skipped, `
-    + `${tally.failed} failed`);
-  return tally.failed === 0 && tally.passed > 0 ? 0 : 1;
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed === 0 && passed > 0 ? 0 : 1;
 }
