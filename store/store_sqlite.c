@@ -104,11 +104,15 @@
  *   oldest of their replies sent after it (NULL: none unopened), and
  *   call_reached, how many of those were reached.  refresh_customer()
  *   works them out again from the customer's replies whenever a reply
- *   is added or one of theirs is first opened or reached, or has its
- *   figures rebuilt (recompute_message()).  The list then reads
- *   customers only, through customers_on_call_list, in its own order,
- *   and stops at its page: a scan of every customer's replies took
- *   seconds at a million messages.
+ *   is added or has its figures rebuilt (recompute_message()); a
+ *   fetch that first opens or reaches a reply moves them by that one
+ *   reply (move_call_list()).  The list then reads customers only,
+ *   through customers_on_call_list, in its own order, and stops at its
+ *   page: a scan of every customer's replies took seconds at a million
+ *   messages.  The index carries every column the list filters on, so
+ *   counting the whole list (its "total") never leaves it: 450 ms when
+ *   each of 120,000 listed customers was read from the table, 30 ms
+ *   from the index alone.
  * - calls records each call the team made, with its outcome and note;
  *   customers.last_call_id points at the newest, which the list shows
  *   and which hides a customer reached by phone for a while.
