@@ -335,7 +335,8 @@ static const char *const migrations[] = {
     "UPDATE customers SET " CALL_LO("customers.id") ";"
     "UPDATE customers SET " CALL_REST("customers.id") ";"
     "CREATE INDEX customers_on_call_list ON customers(value DESC,"
-    "  call_oldest, id) WHERE call_oldest IS NOT NULL;",
+    "  call_oldest, id, replied_at, call_lo, call_reached, last_call_id)"
+    "  WHERE call_oldest IS NOT NULL;",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
