@@ -45,6 +45,9 @@ usage: bench/reports.sh [options]
   --smoke             a few seconds: 5000 messages, 50 domains, 15000
                       fetches, 200 tokens, 3 warm requests, 1 s runs
                       (later options still apply)
+  --db PATH           time the reports on this database (one a --keep
+                      run left) instead of generating one; the pixel
+                      load adds its messages and fetches to it
   --keep              keep the temporary directory (database, logs)
   -h, --help          this text
 EOF
@@ -60,6 +63,7 @@ DURATION=10
 WARMUP=2
 CONNS=50
 KEEP=0
+DB_IN=
 TAIL=0.3            # seconds at the end of a wrk run with nothing sent
 DOMAINS_TARGET_MS=100
 UNOPENED_TARGET_MS=200
@@ -83,6 +87,7 @@ while [ $# -gt 0 ]; do
     --connections) need_arg "$@"; CONNS=$2; shift 2 ;;
     --smoke) N=5000; D=50; F=15000; TOKENS=200; WARM=3; DURATION=1
         WARMUP=1; shift ;;
+    --db) need_arg "$@"; DB_IN=$2; shift 2 ;;
     --keep) KEEP=1; shift ;;
     -h|--help) usage; exit 0 ;;
     *) bench_die "unknown option: $1 (see --help)" ;;
@@ -204,20 +209,30 @@ bench_say "wrk:      $WRK ($("$WRK" -v 2>&1 | head -n 1 | awk '{ print $2 }'))"
 bench_say "machine:  $ncpu CPUs, $pinning"
 bench_say "database: $N messages, $D domains, $F fetches"
 
-t0=$(date +%s.%N)
-"$GEN" --db "$TMP/beacon.db" --messages "$N" --domains "$D" \
-    --fetches "$F" >"$TMP/gen.out" 2>"$TMP/gen.err" || {
-    cat "$TMP/gen.err" >&2
-    bench_die "gen_reports failed"
-}
-t1=$(date +%s.%N)
-GEN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
-grep -v '^gen_reports: \(messages\|fetches\) ' "$TMP/gen.out" || true
-DB_MIB=$(du -m "$TMP/beacon.db" | awk '{ print $1 }')
+DB=$TMP/beacon.db
+if [ -n "$DB_IN" ]; then
+    # A database from an earlier --keep run: the pixel load adds to it.
+    [ -f "$DB_IN" ] || bench_die "no database $DB_IN (see --db)"
+    DB=$DB_IN
+    GEN_SECS=-
+    bench_say "database reused: $DB (the figures above are its generator's)"
+else
+    t0=$(date +%s.%N)
+    "$GEN" --db "$DB" --messages "$N" --domains "$D" \
+        --fetches "$F" >"$TMP/gen.out" 2>"$TMP/gen.err" || {
+        cat "$TMP/gen.err" >&2
+        bench_die "gen_reports failed"
+    }
+    t1=$(date +%s.%N)
+    GEN_SECS=$(awk -v a="$t0" -v b="$t1" 'BEGIN { printf "%.1f", b - a }')
+    grep -v '^gen_reports: \(messages\|fetches\) ' "$TMP/gen.out" || true
+fi
+DB_MIB=$(du -m "$DB" | awk '{ print $1 }')
 bench_say "generated in ${GEN_SECS}s, database ${DB_MIB} MiB"
 
+# A later --db wins over the one bench_start_beacon gives.
 # shellcheck disable=SC2086
-bench_start_beacon "$BEACON" "$TMP" --queue-size 65536
+bench_start_beacon "$BEACON" "$TMP" --queue-size 65536 --db "$DB"
 KEY=$TMP/api.key
 DOMAINS_PATH=/api/v1/domains
 UNOPENED_PATH=/api/v1/unopened
@@ -342,7 +357,10 @@ END {
         rps["with-domains"], p99["with-domains"], sd
     printf "%-18s %9.0f %9.2f %11.1f%%\n", "with unopened", \
         rps["with-unopened"], p99["with-unopened"], su
-    printf "\ngenerator: %d messages in %.1f s\n\n", n, gen
+    if (gen == "-")
+        printf "\ngenerator: not run (database reused)\n\n"
+    else
+        printf "\ngenerator: %d messages in %.1f s\n\n", n, gen
     printf "target domains warm < %d ms: %s (%.1f ms)\n", dt,
         verdict(d["median_ms"] < dt), d["median_ms"]
     printf "target unopened warm < %d ms: %s (%.1f ms)\n", ut,
