@@ -67,6 +67,8 @@ static const struct route routes[] = {
     { "/api/v1/events", 0, "POST", "POST", api_events_post },
     { "/api/v1/calls", 0, "POST", "POST", api_calls_post },
     { "/api/v1/tickets/", 1, "GET", "GET, HEAD", api_ticket_get },
+    { "/api/v1/recipients/", 1, "DELETE", "DELETE",
+      api_recipients_delete },
     { "/api/v1/domains", 0, "GET", "GET, HEAD", api_domains_get },
     { "/api/v1/domains/trend", 0, "GET", "GET, HEAD", api_trend_get },
     { "/api/v1/alerts", 0, "GET", "GET, HEAD", api_alerts_get },

@@ -150,5 +150,7 @@ void api_trend_get(struct api *api, const struct api_request *req,
                    const char *arg, struct api_reply *reply);
 void api_alerts_get(struct api *api, const struct api_request *req,
                     const char *arg, struct api_reply *reply);
+void api_recipients_delete(struct api *api, const struct api_request *req,
+                           const char *arg, struct api_reply *reply);
 
 #endif

@@ -73,6 +73,9 @@ static const struct opt opts[] = {
     { "--call-hide-hours", "BEACON_CALL_HIDE_HOURS", OPT_UINT,
       FIELD(call_hide_hours), 1, 8760, "hours a customer reached by "
       "phone stays off the call list" },
+    { "--retain-days", "BEACON_RETAIN_DAYS", OPT_UINT, FIELD(retain_days),
+      0, 36500, "days a fetch's network, User-Agent and Referer are "
+      "kept; older ones are purged hourly, counts stay (0: forever)" },
 };
 
 #define N_OPTS (sizeof(opts) / sizeof(opts[0]))

@@ -29,6 +29,7 @@ struct serve_config {
     unsigned clip_threshold;
     unsigned call_hide_hours;
     unsigned queue_wait_ms;
+    unsigned retain_days;           /* 0: keep fetch details forever */
     struct cidr trusted[CONFIG_TRUSTED_MAX];
     size_t n_trusted;
     char base_url_buf[200];         /* base_url without a trailing '/' */

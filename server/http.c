@@ -348,6 +348,20 @@ run_api_call(void *job)
 }
 
 
+/*
+ * The path as the log shows it: an erasure's address is personal data
+ * the log must not keep after the erasure, so that route logs without it.
+ */
+static const char *
+loggable_path(const char *url)
+{
+    static const char erase[] = "/api/v1/recipients/";
+
+    return strncmp(url, erase, sizeof(erase) - 1) == 0
+           ? "/api/v1/recipients/-" : url;
+}
+
+
 /* Sends the reply the worker made; the response takes over its body. */
 static enum MHD_Result
 send_api_reply(struct MHD_Connection *conn, struct api_call *call)
@@ -373,6 +387,7 @@ send_api_reply(struct MHD_Connection *conn, struct api_call *call)
                             reply->content_type);
     MHD_add_response_header(r, MHD_HTTP_HEADER_CACHE_CONTROL, "no-store");
     MHD_add_response_header(r, "X-Content-Type-Options", "nosniff");
+    MHD_add_response_header(r, "Referrer-Policy", "no-referrer");
     if (reply->allow != NULL) {
         MHD_add_response_header(r, MHD_HTTP_HEADER_ALLOW, reply->allow);
     }
@@ -381,7 +396,7 @@ send_api_reply(struct MHD_Connection *conn, struct api_call *call)
                                 "Bearer realm=\"beacon\"");
     }
     log_msg(LOG_DEBUG, "api.request", "method=%s path=%s status=%u",
-            call->method, call->url, reply->status);
+            call->method, loggable_path(call->url), reply->status);
     ret = MHD_queue_response(conn, reply->status, r);
     MHD_destroy_response(r);
     return ret;

@@ -24,6 +24,7 @@
 #include "server/http.h"
 #include "server/keys.h"
 #include "server/log.h"
+#include "store/retention.h"
 #include "store/store.h"
 #include "store/writer.h"
 
@@ -137,6 +138,7 @@ struct running {
     struct classifier *classifier;
     char api_key[KEYS_API_KEY_MAX];
     struct writer *writer;
+    struct retention *retention;
     struct api *api;
     struct http_server *http;
 };
@@ -159,6 +161,11 @@ start_store_side(struct running *run, const struct serve_config *c,
         return -1;
     }
     writer_set_wait(run->writer, c->queue_wait_ms);
+    if (c->retain_days > 0
+        && retention_start(&run->retention, c->db, c->retain_days, err,
+                           errlen) != 0) {
+        return -1;
+    }
 
     acfg = (struct api_config) {
         .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,
@@ -202,6 +209,7 @@ static void
 stop_all(struct running *run)
 {
     http_stop(run->http);
+    retention_stop(run->retention);
     writer_stop(run->writer);
     api_free(run->api);
     classifier_free(run->classifier);

@@ -376,4 +376,53 @@ struct store_call_in {
 int store_call_add(struct store *st, const struct store_call_in *c,
                    int64_t *id);
 
+/*
+ * Retention.  What store_purge_details() deleted: messages that lost
+ * details, rows (fetch rows and burst entries, each a network, a
+ * User-Agent, a Referer host, a rule and reason) and the fetches those
+ * rows stood for.
+ */
+struct store_purge_result {
+    int64_t messages;
+    int64_t rows;
+    int64_t fetches;
+};
+
+/*
+ * Deletes the stored details of fetches last seen before cutoff_ms, for
+ * at most max_messages messages with ids above *cursor, in one short
+ * transaction, and moves *cursor past them.  A pass starts with *cursor
+ * 0 and is over when it comes back 0.  Every count a report reads stays
+ * as it was: each deleted row's count moves to its message's fetches
+ * that are only counted (as over the rows cap), with its class and
+ * times, so store_reclassify() keeps them in that class and rebuilds the
+ * same figures.  A message's rows in its burst window (STORE_BURST_MS
+ * from delivery) go together, once all are older than cutoff_ms: each is
+ * judged on the others.  Adds what it deleted to *res (may be NULL).
+ */
+int store_purge_details(struct store *st, int64_t cutoff_ms,
+                        int max_messages, int64_t *cursor,
+                        struct store_purge_result *res);
+
+/* What store_recipient_erase() deleted. */
+struct store_erase_result {
+    int64_t messages;
+    int64_t fetches;            /* every fetch counted on those messages */
+    int64_t fetch_rows;         /* stored fetch rows and burst entries */
+    int64_t calls;
+    int customer;               /* the customer row went */
+};
+
+/*
+ * Erases a recipient: the customer keyed by recipient (as in
+ * store_call_in: local part @ normalised domain), their messages with
+ * every fetch stored or counted, their calls and the customer row, in
+ * one transaction.  The domains report loses exactly those messages'
+ * figures; message ids are never handed out again, so their pixel
+ * tokens keep naming no message.  STORE_NOTFOUND when no customer has
+ * that address.
+ */
+int store_recipient_erase(struct store *st, const char *recipient,
+                          struct store_erase_result *res);
+
 #endif

@@ -116,6 +116,23 @@
  * - calls records each call the team made, with its outcome and note;
  *   customers.last_call_id points at the newest, which the list shows
  *   and which hides a customer reached by phone for a while.
+ *
+ * Version 5: erasure and retention.
+ * - A message may be deleted (store_recipient_erase(), the one path
+ *   that does): the trigger that refused it gives way to one that takes
+ *   the message's figures out of its slice, reads the slice's newest
+ *   open again from the messages left, and drops a slice left with no
+ *   message.  Ids stay unique: AUTOINCREMENT never hands one out again,
+ *   so the pixel tokens of a deleted message name no message and are
+ *   skipped as unknown.  Messages still keep their domain and sent_at.
+ * - Retention (store_purge_details()) deletes old fetch rows and
+ *   burst_unkept entries, the only places that hold a network, a
+ *   User-Agent or a Referer host, after adding their counts to
+ *   fetch_overflow by class with their first and last times.  No figure
+ *   changes, recompute_message() rebuilds the same numbers from what is
+ *   left, and reclassification treats them as it treats fetches over
+ *   the rows cap: counted, in the class they had.  No schema change is
+ *   needed for this.
  */
 
 /*
@@ -153,6 +170,24 @@
     "  n_head_probe = n_head_probe + excluded.n_head_probe," \
     "  last_open_at = coalesce(max(last_open_at, excluded.last_open_at)," \
     "   last_open_at, excluded.last_open_at);"
+
+/* Trigger body: message row r leaves its slice's figures; a slice with
+ * no message left goes. */
+#define SLICE_REMOVE(r) \
+    " UPDATE domain_slices SET sent = sent - 1," \
+    "  reached = reached - (" r ".reached_at IS NOT NULL)," \
+    "  opened = opened - (" r ".first_open_at IS NOT NULL)," \
+    "  n_human = n_human - " r ".n_human," \
+    "  n_proxy = n_proxy - " r ".n_proxy," \
+    "  n_privacy_prefetch = n_privacy_prefetch - " r \
+    ".n_privacy_prefetch," \
+    "  n_scanner = n_scanner - " r ".n_scanner," \
+    "  n_internal = n_internal - " r ".n_internal," \
+    "  n_head_probe = n_head_probe - " r ".n_head_probe," \
+    "  last_open_at = " SLICE_LAST_OPEN(r) \
+    " WHERE slice = " SLICE_OF(r ".sent_at") " AND domain = " r ".domain;" \
+    " DELETE FROM domain_slices WHERE slice = " SLICE_OF(r ".sent_at") \
+    "  AND domain = " r ".domain AND sent <= 0;"
 
 /*
  * The call-list state of customer c (an SQL expression), in two steps
@@ -337,6 +372,11 @@ static const char *const migrations[] = {
     "CREATE INDEX customers_on_call_list ON customers(value DESC,"
     "  call_oldest, id, replied_at, call_lo, call_reached, last_call_id)"
     "  WHERE call_oldest IS NOT NULL;",
+
+    "DROP TRIGGER messages_slices_delete;"
+    "CREATE TRIGGER messages_slices_delete AFTER DELETE ON messages BEGIN "
+    SLICE_REMOVE("OLD")
+    " END;",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -384,6 +424,20 @@ enum stmt_id {
     S_UNOPENED_TICKETS,
     S_CALL_INSERT,
     S_CALL_LINK,
+    S_PURGE_NEXT,
+    S_PURGE_EARLY_FRESH,
+    S_PURGE_FOLD_ROWS,
+    S_PURGE_DROP_ROWS,
+    S_PURGE_FOLD_UNKEPT,
+    S_PURGE_DROP_UNKEPT,
+    S_ERASE_FIND,
+    S_ERASE_FIGURES,
+    S_ERASE_FETCHES,
+    S_ERASE_UNKEPT,
+    S_ERASE_OVERFLOW,
+    S_ERASE_MESSAGES,
+    S_ERASE_CALLS,
+    S_ERASE_CUSTOMER,
     S_COUNT
 };
 
@@ -691,8 +745,8 @@ static const char *const stmt_sql[S_COUNT] = {
      * HEAD can be (settle_class()).  The slices the window covers whole
      * (?3, ?4) come from domain_slices, its edges (?1, ?2 and ?5, ?6)
      * from messages, one row each (bind_domain_window()).  A slice row
-     * never drops to sent 0 (messages are never deleted); HAVING keeps
-     * the report right if one did. */
+     * left at sent 0 is dropped by the trigger that takes a deleted
+     * message out; HAVING keeps the report right if one stayed. */
     [S_DOMAINS] =
         "SELECT domain, sum(n) AS sent, sum(r), sum(o), sum(h + p),"
         " sum(h + p + pp + s + i), sum(h), sum(p), sum(pp), sum(s), sum(i),"
@@ -786,6 +840,75 @@ static const char *const stmt_sql[S_COUNT] = {
         " RETURNING id, customer_id",
     [S_CALL_LINK] =
         "UPDATE customers SET last_call_id = ?2 WHERE id = ?1",
+
+    /* Retention: the next message after ?1 with a row or a burst entry
+     * last seen before ?2 (NULL: none).  Both walk their message index
+     * from ?1, so a pass reads each table about once. */
+    [S_PURGE_NEXT] =
+        "SELECT min(m) FROM ("
+        " SELECT * FROM (SELECT message_id AS m FROM fetches"
+        "  WHERE message_id > ?1 AND last_at < ?2"
+        "  ORDER BY message_id LIMIT 1)"
+        " UNION ALL SELECT * FROM (SELECT message_id FROM burst_unkept"
+        "  WHERE message_id > ?1 AND last_at < ?2"
+        "  ORDER BY message_id LIMIT 1))",
+
+    /* Whether a row of message ?1 before ?2 (its burst window's end)
+     * was last seen at or after ?3: then its early rows all stay. */
+    [S_PURGE_EARLY_FRESH] =
+        "SELECT EXISTS (SELECT 1 FROM fetches WHERE message_id = ?1"
+        " AND at < ?2 AND last_at >= ?3)",
+
+    /* The rows of message ?1 to purge (last seen before ?2, and at or
+     * after ?3 unless ?4 says the early ones go too) add their counts
+     * and times to its counted-only fetches, by class. */
+    [S_PURGE_FOLD_ROWS] =
+        "INSERT INTO fetch_overflow (message_id, class, count, first_at,"
+        " last_at)"
+        " SELECT message_id, class, sum(count), min(at), max(last_at)"
+        " FROM fetches WHERE message_id = ?1 AND last_at < ?2"
+        "  AND (?4 OR at >= ?3)"
+        " GROUP BY class"
+        " ON CONFLICT (message_id, class) DO UPDATE SET"
+        "  count = count + excluded.count,"
+        "  first_at = min(first_at, excluded.first_at),"
+        "  last_at = max(last_at, excluded.last_at)",
+    [S_PURGE_DROP_ROWS] =
+        "DELETE FROM fetches WHERE message_id = ?1 AND last_at < ?2"
+        " AND (?4 OR at >= ?3) RETURNING count",
+
+    [S_PURGE_FOLD_UNKEPT] =
+        "INSERT INTO fetch_overflow (message_id, class, count, first_at,"
+        " last_at)"
+        " SELECT message_id, class, sum(count), min(first_at), max(last_at)"
+        " FROM burst_unkept WHERE message_id = ?1 AND last_at < ?2"
+        " GROUP BY class"
+        " ON CONFLICT (message_id, class) DO UPDATE SET"
+        "  count = count + excluded.count,"
+        "  first_at = min(first_at, excluded.first_at),"
+        "  last_at = max(last_at, excluded.last_at)",
+    [S_PURGE_DROP_UNKEPT] =
+        "DELETE FROM burst_unkept WHERE message_id = ?1 AND last_at < ?2"
+        " RETURNING count",
+
+    /* Erasure of customer ?1 and everything of theirs. */
+    [S_ERASE_FIND] = "SELECT id FROM customers WHERE address_key = ?1",
+    [S_ERASE_FIGURES] =
+        "SELECT count(*), coalesce(sum(n_human + n_proxy"
+        " + n_privacy_prefetch + n_scanner + n_internal + n_head_probe), 0)"
+        " FROM messages WHERE customer_id = ?1",
+    [S_ERASE_FETCHES] =
+        "DELETE FROM fetches WHERE message_id IN"
+        " (SELECT id FROM messages WHERE customer_id = ?1)",
+    [S_ERASE_UNKEPT] =
+        "DELETE FROM burst_unkept WHERE message_id IN"
+        " (SELECT id FROM messages WHERE customer_id = ?1)",
+    [S_ERASE_OVERFLOW] =
+        "DELETE FROM fetch_overflow WHERE message_id IN"
+        " (SELECT id FROM messages WHERE customer_id = ?1)",
+    [S_ERASE_MESSAGES] = "DELETE FROM messages WHERE customer_id = ?1",
+    [S_ERASE_CALLS] = "DELETE FROM calls WHERE customer_id = ?1",
+    [S_ERASE_CUSTOMER] = "DELETE FROM customers WHERE id = ?1",
 };
 
 /* A stored row of the message and network a fetch is being written for. */
@@ -3501,6 +3624,261 @@ store_call_add(struct store *st, const struct store_call_in *c, int64_t *id)
     if (rc != STORE_OK) {
         rollback(st);
         *id = 0;
+    }
+
+    free(key);
+    return rc;
+}
+
+
+/*
+ * Runs statement which on message id (?1), cut-off (?2), and for rows
+ * the burst window's end (?3) and whether the early rows go (?4), and
+ * adds to *rows the rows it deleted and to *fetches their counts
+ * (the statement returns each deleted row's count).
+ */
+static int
+drop_details(struct store *st, enum stmt_id which, const int64_t v[4],
+             int n, int64_t *rows, int64_t *fetches)
+{
+    sqlite3_stmt *s = st->stmt[which];
+    int rc;
+
+    for (int i = 0; i < n; i++) {
+        if (sqlite3_bind_int64(s, i + 1, v[i]) != SQLITE_OK) {
+            return bind_failed(st, s, "purge");
+        }
+    }
+    while ((rc = sqlite3_step(s)) == SQLITE_ROW) {
+        *rows += 1;
+        *fetches += sqlite3_column_int64(s, 0);
+    }
+    rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "purge");
+    finish(s);
+    return rc;
+}
+
+
+/*
+ * The end of message id's burst window (see burst_window()) by the
+ * classes stored now: its rows before it are judged on each other by
+ * store_reclassify(), so they are purged together or not at all.
+ * INT64_MAX when it has no delivery yet (every row is early).
+ */
+static int
+early_end(struct store *st, int64_t id, int64_t *end)
+{
+    int64_t delivered = INT64_MAX;
+    int rc = first_delivery(st, id, 1, &delivered);
+
+    *end = delivered > INT64_MAX - STORE_BURST_MS ? INT64_MAX
+           : delivered + STORE_BURST_MS;
+    return rc;
+}
+
+
+/* Purges the old details of message id (store_purge_details()). */
+static int
+purge_message(struct store *st, int64_t id, int64_t cutoff,
+              struct store_purge_result *res)
+{
+    int64_t v[4] = { id, cutoff, 0, 0 };
+    int64_t fresh = 0;
+    int64_t rows = 0;
+    int rc;
+
+    rc = early_end(st, id, &v[2]);
+    if (rc == STORE_OK) {
+        const int64_t q[3] = { id, v[2], cutoff };
+        sqlite3_stmt *s = st->stmt[S_PURGE_EARLY_FRESH];
+
+        for (int i = 0; i < 3; i++) {
+            if (sqlite3_bind_int64(s, i + 1, q[i]) != SQLITE_OK) {
+                return bind_failed(st, s, "purge");
+            }
+        }
+        rc = step_int64(st, s, "purge", STORE_ERR, &fresh);
+        v[3] = !fresh;
+    }
+    if (rc == STORE_OK) {
+        rc = run_ids(st, S_PURGE_FOLD_ROWS, v, 4, "purge");
+    }
+    if (rc == STORE_OK) {
+        rc = drop_details(st, S_PURGE_DROP_ROWS, v, 4, &rows,
+                          &res->fetches);
+    }
+    if (rc == STORE_OK) {
+        rc = run_ids(st, S_PURGE_FOLD_UNKEPT, v, 2, "purge");
+    }
+    if (rc == STORE_OK) {
+        rc = drop_details(st, S_PURGE_DROP_UNKEPT, v, 2, &rows,
+                          &res->fetches);
+    }
+    res->rows += rows;
+    res->messages += rows > 0;
+    return rc;
+}
+
+
+/* The next message after cursor with details older than cutoff; 0: none. */
+static int
+purge_next(struct store *st, int64_t cursor, int64_t cutoff, int64_t *id)
+{
+    sqlite3_stmt *s = st->stmt[S_PURGE_NEXT];
+
+    *id = 0;
+    if (sqlite3_bind_int64(s, 1, cursor) != SQLITE_OK
+        || sqlite3_bind_int64(s, 2, cutoff) != SQLITE_OK) {
+        return bind_failed(st, s, "purge");
+    }
+    return step_int64(st, s, "purge", STORE_ERR, id);
+}
+
+
+int
+store_purge_details(struct store *st, int64_t cutoff_ms, int max_messages,
+                    int64_t *cursor, struct store_purge_result *res)
+{
+    struct store_purge_result sum = { 0, 0, 0 };
+    int64_t id = *cursor;
+    int rc;
+
+    rc = run(st, S_BEGIN, "begin");
+    for (int i = 0; rc == STORE_OK && i < max_messages; i++) {
+        rc = purge_next(st, id, cutoff_ms, &id);
+        if (rc != STORE_OK || id == 0) {
+            break;
+        }
+        rc = purge_message(st, id, cutoff_ms, &sum);
+    }
+    if (rc == STORE_OK) {
+        rc = run(st, S_COMMIT, "commit");
+    }
+    if (rc != STORE_OK) {
+        rollback(st);
+        return rc;
+    }
+
+    *cursor = id;
+    if (res != NULL) {
+        res->messages += sum.messages;
+        res->rows += sum.rows;
+        res->fetches += sum.fetches;
+    }
+    return STORE_OK;
+}
+
+
+/* Runs statement which on customer id and adds its changes to *n. */
+static int
+erase_step(struct store *st, enum stmt_id which, int64_t id, int64_t *n)
+{
+    int rc = run_ids(st, which, &id, 1, "erase");
+
+    if (rc == STORE_OK && n != NULL) {
+        *n += sqlite3_changes64(st->db);
+    }
+    return rc;
+}
+
+
+/* Finds customer key's id and what their messages hold. */
+static int
+erase_find(struct store *st, const char *key, int64_t *id,
+           struct store_erase_result *res)
+{
+    sqlite3_stmt *s = st->stmt[S_ERASE_FIND];
+    int rc;
+
+    if (sqlite3_bind_text(s, 1, key, -1, SQLITE_STATIC) != SQLITE_OK) {
+        return bind_failed(st, s, "erase");
+    }
+    rc = step_int64(st, s, "erase", STORE_NOTFOUND, id);
+    if (rc != STORE_OK) {
+        return rc;
+    }
+
+    s = st->stmt[S_ERASE_FIGURES];
+    if (sqlite3_bind_int64(s, 1, *id) != SQLITE_OK) {
+        return bind_failed(st, s, "erase");
+    }
+    rc = sqlite3_step(s);
+    if (rc == SQLITE_ROW) {
+        res->fetches = sqlite3_column_int64(s, 1);
+        rc = STORE_OK;
+    } else {
+        rc = fail(st, rc, "erase");
+    }
+    finish(s);
+    return rc;
+}
+
+
+/* Deletes everything of customer id, children first (foreign keys). */
+static int
+erase_customer(struct store *st, int64_t id, struct store_erase_result *res)
+{
+    int64_t gone = 0;
+    int rc;
+
+    rc = erase_step(st, S_ERASE_FETCHES, id, &res->fetch_rows);
+    if (rc == STORE_OK) {
+        rc = erase_step(st, S_ERASE_UNKEPT, id, &res->fetch_rows);
+    }
+    if (rc == STORE_OK) {
+        rc = erase_step(st, S_ERASE_OVERFLOW, id, NULL);
+    }
+    if (rc == STORE_OK) {
+        rc = erase_step(st, S_ERASE_MESSAGES, id, &res->messages);
+    }
+    if (rc == STORE_OK) {
+        rc = erase_step(st, S_ERASE_CALLS, id, &res->calls);
+    }
+    if (rc == STORE_OK) {
+        rc = erase_step(st, S_ERASE_CUSTOMER, id, &gone);
+    }
+    res->customer = gone > 0;
+    return rc;
+}
+
+
+int
+store_recipient_erase(struct store *st, const char *recipient,
+                      struct store_erase_result *res)
+{
+    const char *at;
+    int64_t id = 0;
+    char *key;
+    int rc;
+
+    memset(res, 0, sizeof(*res));
+    if (recipient == NULL) {
+        set_err(st, "erase: no recipient");
+        return STORE_ERR;
+    }
+    at = strrchr(recipient, '@');
+    key = address_key(recipient, at != NULL ? at + 1 : "");
+    if (key == NULL) {
+        set_err(st, "erase: out of memory");
+        return STORE_ERR;
+    }
+
+    rc = run(st, S_BEGIN, "begin");
+    if (rc == STORE_OK) {
+        rc = erase_find(st, key, &id, res);
+    }
+    if (rc == STORE_OK) {
+        rc = erase_customer(st, id, res);
+    }
+    if (rc == STORE_OK) {
+        rc = run(st, S_COMMIT, "commit");
+    }
+    if (rc != STORE_OK) {
+        rollback(st);
+        memset(res, 0, sizeof(*res));
+    }
+    if (rc == STORE_NOTFOUND) {
+        set_err(st, "erase: no customer has that address");
     }
 
     free(key);

@@ -714,6 +714,14 @@ static const struct bad_case bad_cases[] = {
       NULL, NULL, 400, "longer than 128 bytes" },
     { "b-ticket-unknown", "GET", "/api/v1/tickets/no-such", NULL, NULL,
       404, "no such ticket" },
+    { "b-erase-no-at", "DELETE", "/api/v1/recipients/no-at-sign", NULL,
+      NULL, 400, "address: " },
+    { "b-erase-slash", "DELETE", "/api/v1/recipients/a@b.com/x", NULL,
+      NULL, 400, "must not contain '/'" },
+    { "b-erase-unknown", "DELETE", "/api/v1/recipients/nobody@b.com", NULL,
+      NULL, 404, "no recipient with that address" },
+    { "b-get-recipient", "GET", "/api/v1/recipients/nobody@b.com", NULL,
+      NULL, 405, "method not allowed" },
 };
 
 static void

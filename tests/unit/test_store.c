@@ -34,7 +34,7 @@
 #define LATE 100000
 
 #define TMP_PREFIX "/tmp/beacon-test-store-"
-#define SCHEMA_LATEST 4
+#define SCHEMA_LATEST 5
 
 static char tmp_dir[sizeof(TMP_PREFIX) + 6];
 
@@ -2946,14 +2946,17 @@ test_domain_slices(void)
                   " WHERE n_human + n_proxy > 0") == 0);
     CHECK(check_domain_windows(st, path) == 0);
 
-    /* Nothing may change the roll-up behind the triggers' back. */
-    CHECK(raw_exec(path, "DELETE FROM messages WHERE id = 1")
-          != SQLITE_OK);
+    /* Nothing may change the roll-up behind the triggers' back; a
+     * deleted message leaves its slice (version 5). */
     CHECK(raw_exec(path, "UPDATE messages SET sent_at = 5 WHERE id = 1")
           != SQLITE_OK);
     CHECK(raw_exec(path, "UPDATE messages SET domain = 'z' WHERE id = 1")
           != SQLITE_OK);
     CHECK(raw_int(path, "SELECT count(*) FROM messages") == 57);
+    CHECK(raw_exec(path, "DELETE FROM messages WHERE id IN (1, 2)")
+          == SQLITE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM messages") == 55);
+    CHECK(check_domain_windows(st, path) == 0);
     store_close(st);
 }
 
@@ -3101,6 +3104,218 @@ remove_tmp_dir(void)
 }
 
 
+/* Retention: a day, and the times of the fixture's fetches. */
+#define DAY_MS (INT64_C(24) * 3600 * 1000)
+#define OLD_AT (INT64_C(1000) * DAY_MS)
+#define NEW_AT (OLD_AT + 40 * DAY_MS)
+#define CUTOFF (OLD_AT + 30 * DAY_MS)
+
+/* Every figure a report reads, as text: messages', slices', customers'. */
+static void
+report_figures(const char *path, char *out, size_t len)
+{
+    raw_text(path,
+             "SELECT (SELECT group_concat(x, ' ') FROM (SELECT id || '='"
+             " || n_human || ',' || n_proxy || ',' || n_privacy_prefetch"
+             " || ',' || n_scanner || ',' || n_internal || ','"
+             " || n_head_probe || ',' || coalesce(first_open_at, '-')"
+             " || ',' || coalesce(last_open_at, '-') || ','"
+             " || coalesce(reached_at, '-') AS x FROM messages ORDER BY id))"
+             " || ' | ' || (SELECT group_concat(y, ' ') FROM (SELECT slice"
+             " || domain || sent || reached || opened || n_human || n_proxy"
+             " || n_scanner || n_internal || coalesce(last_open_at, '-')"
+             " AS y FROM domain_slices ORDER BY slice, domain))"
+             " || ' | ' || (SELECT group_concat(z, ' ') FROM (SELECT id"
+             " || ',' || coalesce(call_lo, '-') || ','"
+             " || coalesce(call_oldest, '-') || ',' || call_reached AS z"
+             " FROM customers ORDER BY id))", out, len);
+}
+
+
+/*
+ * Old and new fetches: m1 has old rows (in and after its burst window)
+ * and a new one; m2 only old ones, one over the rows cap and burst
+ * entries; m3's burst window holds an old row and a fresh one.
+ */
+static void
+retention_fixture(struct store *st, int64_t id[3])
+{
+    struct store_fetch_rec v[3];
+
+    id[0] = add(st, "R1", "r1@x.com", "x.com", "reply", OLD_AT);
+    id[1] = add(st, "R2", "r2@x.com", "x.com", "reply", OLD_AT);
+    id[2] = add(st, "R3", "r3@y.com", "y.com", "reply", OLD_AT);
+
+    CHECK(fetch1(st, id[0], OLD_AT + 1000, "10.1.0.0", "human-a")
+          == STORE_OK);
+    CHECK(fetch1(st, id[0], OLD_AT + 3600000, "10.1.1.0", "proxy-g")
+          == STORE_OK);
+    CHECK(fetch1(st, id[0], NEW_AT, "10.1.2.0", "human-b") == STORE_OK);
+
+    /* Three clients in a burst: a whole_burst scanner verdict; the
+     * third is over a cap of two rows (a burst entry). */
+    store_set_fetch_rows_max(st, 2);
+    v[0] = fetch_rec(id[1], OLD_AT + 2000, "10.2.0.0", "human-1");
+    v[1] = fetch_rec(id[1], OLD_AT + 3000, "10.2.0.0", "human-2");
+    v[2] = fetch_rec(id[1], OLD_AT + 4000, "10.2.0.0", "human-3");
+    CHECK(write_v(st, v, 3, NULL) == STORE_OK);
+    CHECK(fetch1(st, id[1], OLD_AT + 7200000, "10.2.9.0", "mpp-1")
+          == STORE_OK);
+    store_set_fetch_rows_max(st, STORE_FETCH_ROWS_DEFAULT);
+
+    CHECK(fetch1(st, id[2], OLD_AT + 1000, "10.3.0.0", "scan-1")
+          == STORE_OK);
+    CHECK(fetch1(st, id[2], OLD_AT + 2000, "10.3.0.0", "human-c")
+          == STORE_OK);
+}
+
+
+static void
+test_purge_details(void)
+{
+    struct store_purge_result res = { 0, 0, 0 };
+    char before[TEXT_MAX], after[TEXT_MAX];
+    char path[256];
+    struct store *st;
+    int64_t id[3], cursor = 0, rows, changed;
+    int passes = 0;
+
+    db_path(path, sizeof(path), "purge");
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+    retention_fixture(st, id);
+    /* m3's second row moves on past the cut-off (a run collapsing). */
+    CHECK(raw_exec(path, "UPDATE fetches SET last_at = " "1040"
+                   " * 86400000 WHERE user_agent = 'human-c'") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM burst_unkept") == 1);
+    report_figures(path, before, sizeof(before));
+
+    /* One message a transaction: the cursor walks the three, and a
+     * fourth call finds no more. */
+    do {
+        CHECK(store_purge_details(st, CUTOFF, 1, &cursor, &res)
+              == STORE_OK);
+        passes++;
+    } while (cursor != 0 && passes < 10);
+    CHECK(passes == 4);
+    CHECK(res.messages == 2);
+    CHECK(res.rows == 5);               /* 2 of m1, 2 rows + 1 entry of m2 */
+    CHECK(res.fetches == 5);
+
+    /* The details went; m3's early rows stay together. */
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches"
+                  " WHERE last_at < 1030 * 86400000") == 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches") == 3);
+    CHECK(raw_int(path, "SELECT count(*) FROM burst_unkept") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches WHERE user_agent"
+                  " IN ('human-a', 'proxy-g', 'human-1', 'mpp-1')") == 0);
+
+    /* Every figure the reports read is as it was. */
+    report_figures(path, after, sizeof(after));
+    CHECK_STR(after, before);
+    CHECK(check_domain_windows(st, path) == 0);
+    CHECK(raw_int(path, "SELECT sum(count) FROM fetch_overflow"
+                  " WHERE message_id = 2") == 4);
+
+    /* A second pass finds nothing more to do. */
+    memset(&res, 0, sizeof(res));
+    CHECK(store_purge_details(st, CUTOFF, 10, &cursor, &res) == STORE_OK);
+    CHECK(cursor == 0 && res.rows == 0);
+
+    /* Reclassifying with the same rules changes nothing. */
+    CHECK(store_reclassify(st, classify_test, NULL, &rows, &changed)
+          == STORE_OK);
+    CHECK(rows == 3 && changed == 0);
+    report_figures(path, after, sizeof(after));
+    CHECK_STR(after, before);
+
+    /* New rules judge the rows left; purged fetches keep their class,
+     * as fetches over the rows cap do: m1 keeps its old human and proxy
+     * opens, its new row becomes a scanner. */
+    CHECK(store_reclassify(st, classify_all_scan, NULL, &rows, &changed)
+          == STORE_OK);
+    figures(path, id[0], after, sizeof(after));
+    CHECK(strncmp(after, "1,1,0,1,0,0|", 12) == 0);
+    CHECK(raw_int(path, "SELECT first_open_at FROM messages WHERE id = 1")
+          == OLD_AT + 1000);
+    CHECK(check_domain_windows(st, path) == 0);
+    CHECK(call_state_drift(path) == 0);
+    store_close(st);
+}
+
+
+static void
+test_recipient_erase(void)
+{
+    struct store_erase_result res;
+    struct store_write_result wres;
+    struct store_call_in call = { "r1@x.com", NEW_AT, "voicemail", NULL };
+    struct store_fetch_rec late;
+    char path[256];
+    struct store *st;
+    int64_t id[3], id4, call_id;
+
+    db_path(path, sizeof(path), "erase");
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+    retention_fixture(st, id);
+    /* r1 and r2 are one customer here: a second reply to r1. */
+    id4 = add(st, "R4", "R1@X.COM", "x.com", "reply", OLD_AT + 5);
+    CHECK(fetch1(st, id4, NEW_AT, "10.4.0.0", "human-d") == STORE_OK);
+    CHECK(store_call_add(st, &call, &call_id) == STORE_OK);
+    CHECK(raw_int(path, "SELECT sent FROM domain_slices"
+                  " WHERE domain = 'x.com'") == 3);
+
+    CHECK(store_recipient_erase(st, "r1@X.com", &res) == STORE_OK);
+    CHECK(res.messages == 2);
+    CHECK(res.fetches == 4);            /* 3 of m1, 1 of m4 */
+    CHECK(res.fetch_rows == 4);
+    CHECK(res.calls == 1);
+    CHECK(res.customer == 1);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetches WHERE message_id"
+                  " IN (1, 4)") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM fetch_overflow"
+                  " WHERE message_id IN (1, 4)") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM messages"
+                  " WHERE recipient LIKE 'r1@%' COLLATE NOCASE") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM customers"
+                  " WHERE address_key = 'r1@x.com'") == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM calls") == 0);
+
+    /* x.com keeps r2's message and figures only; y.com is untouched. */
+    CHECK(raw_int(path, "SELECT sent FROM domain_slices"
+                  " WHERE domain = 'x.com'") == 1);
+    CHECK(raw_int(path, "SELECT n_human + n_scanner + n_privacy_prefetch"
+                  " FROM domain_slices WHERE domain = 'x.com'") == 4);
+    CHECK(check_domain_windows(st, path) == 0);
+    CHECK(call_state_drift(path) == 0);
+
+    /* Again: nothing to erase.  A late fetch of an erased message is
+     * skipped as unknown, and its id is never handed out again. */
+    CHECK(store_recipient_erase(st, "r1@x.com", &res) == STORE_NOTFOUND);
+    CHECK(res.messages == 0);
+    late = fetch_rec(id[0], NEW_AT + 1, "10.1.2.0", "human-b");
+    CHECK(write_v(st, &late, 1, &wres) == STORE_OK && wres.unknown == 1);
+    CHECK(add(st, "R5", "r1@x.com", "x.com", "reply", NEW_AT) > id4);
+    CHECK(store_recipient_erase(st, "nobody@x.com", &res)
+          == STORE_NOTFOUND);
+
+    /* Erasing the last message of a slice drops the slice. */
+    CHECK(store_recipient_erase(st, "r3@y.com", &res) == STORE_OK);
+    CHECK(res.messages == 1 && res.fetches == 2 && res.calls == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM domain_slices"
+                  " WHERE domain = 'y.com'") == 0);
+    CHECK(check_domain_windows(st, path) == 0);
+    store_close(st);
+}
+
+
 int
 main(void)
 {
@@ -3145,6 +3360,8 @@ main(void)
     test_domain_slices();
     test_migrate_v2();
     test_migrate_v3();
+    test_purge_details();
+    test_recipient_erase();
 
     remove_tmp_dir();
     return check_done();
