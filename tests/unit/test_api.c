@@ -37,6 +37,7 @@
 static struct api *g_api;
 static int64_t g_now = NOW;     /* the server's clock for the next call */
 static struct keyring g_keys;
+static struct keys_live *g_live;       /* holds a copy of g_keys */
 static char g_dir[64];
 static char g_db[128];
 
@@ -245,6 +246,8 @@ setup(void)
     g_keys.current = 0;
     g_keys.ids[0] = 1;
     randombytes_buf(g_keys.keys[0], KEYS_KEY_BYTES);
+    if (keys_live_new(&g_live, &g_keys, err, sizeof err) != 0)
+        return -1;
 
     snprintf(g_dir, sizeof g_dir, "/tmp/beacon-test-api-XXXXXX");
     if (mkdtemp(g_dir) == NULL)
@@ -253,7 +256,7 @@ setup(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = API_KEY;
     cfg.base_url = BASE_URL "/";
     cfg.writer = NULL;
@@ -280,6 +283,7 @@ teardown(void)
     }
     rmdir(g_dir);
     keys_clear(&g_keys);
+    keys_live_free(g_live);
 }
 
 
@@ -292,7 +296,7 @@ api_new_should_reject_bad_config(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = "";
     cfg.base_url = BASE_URL;
     CHECK(api_new(&api, &cfg, err, sizeof err) == -1);
@@ -517,7 +521,7 @@ register_should_answer_the_placement(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = API_KEY;
     cfg.base_url = BASE_URL;
     cfg.clip_threshold = 1000;
