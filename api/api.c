@@ -30,11 +30,15 @@
 
 #define KEY_HASH_BYTES crypto_generichash_BYTES
 
+_Static_assert(KEY_HASH_BYTES == STORE_API_KEY_HASH_BYTES,
+               "the store keeps the hashes api.c makes");
+
 struct api {
     struct api_config cfg;      /* strings point at the copies below */
     char *db_path;
     char *base_url;
-    /* Only a hash of the API key is kept; see authorized(). */
+    /* Only a hash of the API key file's key is kept; see authorized().
+     * It is a write key. */
     unsigned char key_hash[KEY_HASH_BYTES];
 
     struct store *handles[API_POOL_SIZE];   /* all open handles */
@@ -575,19 +579,74 @@ needs_auth(const char *path)
 }
 
 
+/* The keys in the database compared so far against the given one. */
+struct key_match {
+    unsigned char given[KEY_HASH_BYTES];
+    int scope;                  /* enum store_api_scope; -1: no match */
+};
+
+
 /*
- * Checks "Authorization: Bearer <key>" (the scheme name is
- * case-insensitive).  Both keys are hashed and the hashes compared in
- * constant time, so neither the content nor the length of the real key
- * shows in the timing.  On failure reply is a 401.
+ * Compares one stored key with the given one.  Every key in force is
+ * compared, whether an earlier one matched or not, and in constant time,
+ * so the time taken tells nothing of which key (if any) matched.
  */
 static int
-authorized(const struct api *api, const struct api_request *req,
+match_key(void *ctx, const struct store_api_key *k)
+{
+    struct key_match *m = ctx;
+
+    if (sodium_memcmp(m->given, k->hash, KEY_HASH_BYTES) == 0)
+        m->scope = k->scope;
+    return 0;
+}
+
+
+/*
+ * The scope of the key whose hash m holds: the API key file's key is a
+ * write key; else the database's keys in force, read on every request
+ * (on the API's own handle) so a revoked key stops working at once.
+ * STORE_OK with m->scope -1 when no key matches.
+ */
+static int
+key_scope(struct api *api, struct key_match *m, struct api_reply *reply)
+{
+    struct store *st;
+    int rc;
+
+    m->scope = -1;
+    if (sodium_memcmp(m->given, api->key_hash, KEY_HASH_BYTES) == 0) {
+        m->scope = STORE_SCOPE_WRITE;
+        return STORE_OK;
+    }
+
+    st = api_store_take(api);
+    rc = store_api_keys(st, 1, match_key, m);
+    if (rc != STORE_OK)
+        api_reply_store_error(reply, st, rc, "api_keys");
+    api_store_give(api, st);
+    return rc;
+}
+
+
+/*
+ * Checks "Authorization: Bearer <key>" (the scheme name is
+ * case-insensitive) and the key's scope: a read key may only GET (and
+ * HEAD).  The given key is hashed (BLAKE2b-256) and the hash compared
+ * in constant time with the hash of each known key, so neither the
+ * content nor the length of a real key shows in the timing.  A fast
+ * hash suffices: the keys are 256 random bits, so the stored hashes
+ * cannot be reversed by guessing, however fast guesses are; slow
+ * password hashes are for secrets people choose.  On failure reply is
+ * a 401 (no or unknown key) or 403 (the key may not do this).
+ */
+static int
+authorized(struct api *api, const struct api_request *req,
            struct api_reply *reply)
 {
-    unsigned char given[KEY_HASH_BYTES];
     const char *h = api_header(req, "Authorization");
-    int ok;
+    struct key_match m;
+    int rc;
 
     if (h == NULL || strncasecmp(h, "Bearer ", 7) != 0) {
         api_reply_error(reply, 401, "missing \"Authorization: Bearer "
@@ -598,12 +657,22 @@ authorized(const struct api *api, const struct api_request *req,
     while (*h == ' ')
         h++;
 
-    hash_key(h, given);
-    ok = sodium_memcmp(given, api->key_hash, KEY_HASH_BYTES) == 0;
-    sodium_memzero(given, sizeof given);
-    if (!ok)
+    hash_key(h, m.given);
+    rc = key_scope(api, &m, reply);
+    sodium_memzero(m.given, sizeof m.given);
+    if (rc != STORE_OK)
+        return 0;
+    if (m.scope < 0) {
         api_reply_error(reply, 401, "invalid API key");
-    return ok;
+        return 0;
+    }
+    if (m.scope != STORE_SCOPE_WRITE && strcmp(req->method, "GET") != 0
+        && strcmp(req->method, "HEAD") != 0) {
+        api_reply_error(reply, 403, "this API key has the read scope "
+                        "(GET only); this request needs a write key");
+        return 0;
+    }
+    return 1;
 }
 
 

@@ -11,7 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-struct keyring;
+struct keys_live;
 struct writer;
 
 #define API_BODY_MAX (64 * 1024)
@@ -44,7 +44,7 @@ struct api_counters {
 
 struct api_config {
     const char *db_path;                /* each pooled handle opens it */
-    const struct keyring *keys;         /* signs new tokens */
+    struct keys_live *keys;             /* signs new tokens */
     const char *api_key;                /* the Bearer key */
     const char *base_url;               /* no trailing slash */
     struct writer *writer;              /* for stats; may be NULL */

@@ -451,7 +451,7 @@ reply_created(struct api *api, int64_t id, int64_t html_bytes,
     char token[TOKEN_LEN + 1];
     char *url, *tag = NULL;
 
-    token_sign(cfg->keys, (uint64_t) id, token);
+    token_sign_live(cfg->keys, (uint64_t) id, token);
     url = pixel_url(cfg->base_url, token);
     if (url != NULL)
         tag = img_tag(url);

@@ -90,7 +90,7 @@ struct http_server {
     struct MHD_Daemon *daemon;
     struct MHD_Response *gif;       /* shared by every pixel reply */
     struct static_files *files;
-    const struct keyring *keys;
+    struct keys_live *keys;
     struct writer *writer;
     struct api *api;
     const struct cidr *trusted;
@@ -234,7 +234,7 @@ handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
     }
 
     if (pixel_token_from_path(url, &tok, &len) != 0
-        || token_verify(srv->keys, tok, len, &id) != 0) {
+        || token_verify_live(srv->keys, tok, len, &id) != 0) {
         atomic_fetch_add(&tokens_rejected, 1);
         log_msg(LOG_DEBUG, "pixel.rejected", "method=%s path_len=%zu",
                 method, strlen(url));

@@ -11,7 +11,7 @@
 #include "server/cidr.h"
 
 struct api;
-struct keyring;
+struct keys_live;
 struct writer;
 
 #define HTTP_URL_MAX 300
@@ -21,7 +21,7 @@ struct http_config {
     unsigned threads;               /* worker threads, >= 1 */
     unsigned max_connections;
     unsigned idle_timeout_s;
-    const struct keyring *keys;     /* verifies pixel tokens */
+    struct keys_live *keys;         /* verifies pixel tokens */
     struct writer *writer;          /* receives opens */
     struct api *api;                /* answers /api/ and /healthz */
     const char *static_dir;         /* files served under /, or NULL */

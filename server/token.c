@@ -127,3 +127,28 @@ token_verify(const struct keyring *kr, const char *s, size_t len,
     *message_id = id;
     return 0;
 }
+
+
+void
+token_sign_live(struct keys_live *kl, uint64_t message_id,
+                char out[TOKEN_LEN + 1])
+{
+    token_sign(keys_live_hold(kl), message_id, out);
+    keys_live_release(kl);
+}
+
+
+int
+token_verify_live(struct keys_live *kl, const char *s, size_t len,
+                  uint64_t *message_id)
+{
+    int rc;
+
+    /* Cheap refusals first, without the lock. */
+    if (len != TOKEN_LEN) {
+        return -1;
+    }
+    rc = token_verify(keys_live_hold(kl), s, len, message_id);
+    keys_live_release(kl);
+    return rc;
+}

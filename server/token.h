@@ -13,6 +13,7 @@
 #include <stdint.h>
 
 struct keyring;
+struct keys_live;
 
 #define TOKEN_VERSION 1
 #define TOKEN_MAX_LEN 48        /* longest token accepted, in characters */
@@ -29,5 +30,15 @@ void token_sign(const struct keyring *kr, uint64_t message_id,
  */
 int token_verify(const struct keyring *kr, const char *s, size_t len,
                  uint64_t *message_id) __attribute__((warn_unused_result));
+
+/*
+ * The same with the keyring in force in kl, held for the call: a reload
+ * may swap it at any time (keys.h).
+ */
+void token_sign_live(struct keys_live *kl, uint64_t message_id,
+                     char out[TOKEN_LEN + 1]);
+int token_verify_live(struct keys_live *kl, const char *s, size_t len,
+                      uint64_t *message_id)
+    __attribute__((warn_unused_result));
 
 #endif

@@ -425,4 +425,41 @@ struct store_erase_result {
 int store_recipient_erase(struct store *st, const char *recipient,
                           struct store_erase_result *res);
 
+/*
+ * API keys.  Only a hash of each key is stored (the caller hashes; see
+ * api.c), with its scope: read keys may use the GET routes, write keys
+ * every route.  A revoked key keeps its row, marked revoked.
+ */
+#define STORE_API_KEY_HASH_BYTES 32
+
+enum store_api_scope {
+    STORE_SCOPE_READ = 0,
+    STORE_SCOPE_WRITE = 1
+};
+
+struct store_api_key {
+    int64_t id;
+    int scope;                          /* enum store_api_scope */
+    int64_t created_at_ms;
+    int64_t revoked_at_ms;              /* 0: in force */
+    unsigned char hash[STORE_API_KEY_HASH_BYTES];
+};
+
+/* Stores a new key's hash; *id is its id (never reused). */
+int store_api_key_add(struct store *st,
+                      const unsigned char hash[STORE_API_KEY_HASH_BYTES],
+                      int scope, int64_t now_ms, int64_t *id);
+
+/* Revokes key id at now_ms.  STORE_NOTFOUND when no key in force has
+ * that id (unknown or already revoked). */
+int store_api_key_revoke(struct store *st, int64_t id, int64_t now_ms);
+
+/*
+ * Calls cb for every key (in_force_only: those not revoked), by id.  A
+ * non-zero return from cb stops the walk and is returned.
+ */
+int store_api_keys(struct store *st, int in_force_only,
+                   int (*cb)(void *ctx, const struct store_api_key *k),
+                   void *ctx);
+
 #endif

@@ -133,6 +133,9 @@
  *   left, and reclassification treats them as it treats fetches over
  *   the rows cap: counted, in the class they had.  No schema change is
  *   needed for this.
+ *
+ * Version 6: API keys (api_keys), stored only as hashes with a scope;
+ * a revoked key keeps its row, and ids are never handed out again.
  */
 
 /*
@@ -377,6 +380,17 @@ static const char *const migrations[] = {
     "CREATE TRIGGER messages_slices_delete AFTER DELETE ON messages BEGIN "
     SLICE_REMOVE("OLD")
     " END;",
+
+    /* API keys, as hashes only (store_api_key_add()).  AUTOINCREMENT:
+     * "revoke 3" must never reach a key added after key 3 was deleted
+     * by hand.  A revoked key keeps its row, for the list. */
+    "CREATE TABLE api_keys ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  hash BLOB NOT NULL UNIQUE CHECK (length(hash) = 32),"
+    "  scope TEXT NOT NULL CHECK (scope IN ('read', 'write')),"
+    "  created_at INTEGER NOT NULL,"
+    "  revoked_at INTEGER"
+    ");",
 };
 
 #define SCHEMA_VERSION ((int) (sizeof(migrations) / sizeof(migrations[0])))
@@ -438,6 +452,9 @@ enum stmt_id {
     S_ERASE_MESSAGES,
     S_ERASE_CALLS,
     S_ERASE_CUSTOMER,
+    S_APIKEY_INSERT,
+    S_APIKEY_REVOKE,
+    S_APIKEY_LIST,
     S_COUNT
 };
 
@@ -909,6 +926,19 @@ static const char *const stmt_sql[S_COUNT] = {
     [S_ERASE_MESSAGES] = "DELETE FROM messages WHERE customer_id = ?1",
     [S_ERASE_CALLS] = "DELETE FROM calls WHERE customer_id = ?1",
     [S_ERASE_CUSTOMER] = "DELETE FROM customers WHERE id = ?1",
+
+    [S_APIKEY_INSERT] =
+        "INSERT INTO api_keys (hash, scope, created_at) VALUES (?1, ?2, ?3)"
+        " RETURNING id",
+
+    [S_APIKEY_REVOKE] =
+        "UPDATE api_keys SET revoked_at = ?2"
+        " WHERE id = ?1 AND revoked_at IS NULL",
+
+    /* ?1: only the keys in force. */
+    [S_APIKEY_LIST] =
+        "SELECT id, hash, scope, created_at, revoked_at FROM api_keys"
+        " WHERE NOT ?1 OR revoked_at IS NULL ORDER BY id",
 };
 
 /* A stored row of the message and network a fetch is being written for. */
@@ -3882,5 +3912,96 @@ store_recipient_erase(struct store *st, const char *recipient,
     }
 
     free(key);
+    return rc;
+}
+
+
+int
+store_api_key_add(struct store *st,
+                  const unsigned char hash[STORE_API_KEY_HASH_BYTES],
+                  int scope, int64_t now_ms, int64_t *id)
+{
+    sqlite3_stmt *s = st->stmt[S_APIKEY_INSERT];
+    const char *name = scope == STORE_SCOPE_WRITE ? "write" : "read";
+
+    *id = 0;
+    if (scope != STORE_SCOPE_READ && scope != STORE_SCOPE_WRITE) {
+        set_err(st, "api key: no such scope");
+        return STORE_ERR;
+    }
+    if (sqlite3_bind_blob(s, 1, hash, STORE_API_KEY_HASH_BYTES,
+                          SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_text(s, 2, name, -1, SQLITE_STATIC) != SQLITE_OK
+        || sqlite3_bind_int64(s, 3, now_ms) != SQLITE_OK) {
+        return bind_failed(st, s, "api key");
+    }
+    return step_int64(st, s, "api key", STORE_ERR, id);
+}
+
+
+int
+store_api_key_revoke(struct store *st, int64_t id, int64_t now_ms)
+{
+    const int64_t v[2] = { id, now_ms };
+    int rc;
+
+    rc = run_ids(st, S_APIKEY_REVOKE, v, 2, "api key revoke");
+    if (rc == STORE_OK && sqlite3_changes(st->db) == 0) {
+        set_err(st, "api key revoke: no key in force has that id");
+        rc = STORE_NOTFOUND;
+    }
+    return rc;
+}
+
+
+/* Reads the row s is on; -1 when its hash or scope is not well-formed. */
+static int
+read_api_key(sqlite3_stmt *s, struct store_api_key *k)
+{
+    const void *hash = sqlite3_column_blob(s, 1);
+    const char *scope = (const char *) sqlite3_column_text(s, 2);
+
+    memset(k, 0, sizeof(*k));
+    k->id = sqlite3_column_int64(s, 0);
+    k->created_at_ms = sqlite3_column_int64(s, 3);
+    k->revoked_at_ms = sqlite3_column_int64(s, 4);
+    if (hash == NULL || scope == NULL
+        || sqlite3_column_bytes(s, 1) != STORE_API_KEY_HASH_BYTES) {
+        return -1;
+    }
+    memcpy(k->hash, hash, STORE_API_KEY_HASH_BYTES);
+    k->scope = strcmp(scope, "write") == 0 ? STORE_SCOPE_WRITE
+                                           : STORE_SCOPE_READ;
+    return 0;
+}
+
+
+int
+store_api_keys(struct store *st, int in_force_only,
+               int (*cb)(void *ctx, const struct store_api_key *k),
+               void *ctx)
+{
+    sqlite3_stmt *s = st->stmt[S_APIKEY_LIST];
+    struct store_api_key k;
+    int rc, stop = 0;
+
+    if (sqlite3_bind_int(s, 1, in_force_only != 0) != SQLITE_OK) {
+        return bind_failed(st, s, "api keys");
+    }
+    while (stop == 0 && (rc = sqlite3_step(s)) == SQLITE_ROW) {
+        /* The schema's CHECKs make a bad row impossible short of a
+         * hand-edited file; such a row is skipped, never trusted. */
+        if (read_api_key(s, &k) == 0) {
+            stop = cb(ctx, &k);
+        }
+    }
+
+    if (stop != 0) {
+        rc = stop;
+    } else {
+        rc = rc == SQLITE_DONE ? STORE_OK : fail(st, rc, "api keys");
+    }
+    finish(s);
+    memset(&k, 0, sizeof(k));
     return rc;
 }

@@ -37,6 +37,7 @@
 static struct api *g_api;
 static int64_t g_now = NOW;     /* the server's clock for the next call */
 static struct keyring g_keys;
+static struct keys_live *g_live;       /* holds a copy of g_keys */
 static char g_dir[64];
 static char g_db[128];
 
@@ -245,6 +246,8 @@ setup(void)
     g_keys.current = 0;
     g_keys.ids[0] = 1;
     randombytes_buf(g_keys.keys[0], KEYS_KEY_BYTES);
+    if (keys_live_new(&g_live, &g_keys, err, sizeof err) != 0)
+        return -1;
 
     snprintf(g_dir, sizeof g_dir, "/tmp/beacon-test-api-XXXXXX");
     if (mkdtemp(g_dir) == NULL)
@@ -253,7 +256,7 @@ setup(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = API_KEY;
     cfg.base_url = BASE_URL "/";
     cfg.writer = NULL;
@@ -280,6 +283,7 @@ teardown(void)
     }
     rmdir(g_dir);
     keys_clear(&g_keys);
+    keys_live_free(g_live);
 }
 
 
@@ -292,7 +296,7 @@ api_new_should_reject_bad_config(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = "";
     cfg.base_url = BASE_URL;
     CHECK(api_new(&api, &cfg, err, sizeof err) == -1);
@@ -390,6 +394,105 @@ api_should_require_the_bearer_key(void)
             CHECK(str_of(doc, "error") != NULL);
         cJSON_Delete(doc);
     }
+}
+
+
+/* Stores key under scope as `beacon apikey add` does; returns its id. */
+static int64_t
+add_db_key(const char *key, int scope)
+{
+    unsigned char hash[STORE_API_KEY_HASH_BYTES];
+    struct store *st = NULL;
+    char err[256];
+    int64_t id = 0;
+
+    crypto_generichash(hash, sizeof hash, (const unsigned char *) key,
+                       strlen(key), NULL, 0);
+    CHECK(store_open(&st, g_db, err, sizeof err) == STORE_OK);
+    if (st == NULL)
+        return 0;
+    CHECK(store_api_key_add(st, hash, scope, NOW, &id) == STORE_OK);
+    store_close(st);
+    return id;
+}
+
+
+static void
+revoke_db_key(int64_t id)
+{
+    struct store *st = NULL;
+    char err[256];
+
+    CHECK(store_open(&st, g_db, err, sizeof err) == STORE_OK);
+    if (st == NULL)
+        return;
+    CHECK(store_api_key_revoke(st, id, NOW) == STORE_OK);
+    store_close(st);
+}
+
+
+/* The status of method path with "Bearer key"; the error, if any, must
+ * be a JSON error that does not quote the key. */
+static unsigned
+status_with_key(const char *method, const char *path, const char *body,
+                const char *key)
+{
+    char auth[160];
+    struct spec s = { method, path, body, 0, auth, NULL, NULL };
+    struct api_reply reply;
+
+    snprintf(auth, sizeof auth, "Bearer %s", key);
+    call(&s, &reply);
+    if (reply.status >= 400) {
+        CHECK(reply.body != NULL && strstr(reply.body, "\"error\"") != NULL);
+        CHECK(reply.body != NULL && strstr(reply.body, key) == NULL);
+    }
+    free(reply.body);
+    return reply.status;
+}
+
+
+/*
+ * Database keys: a read key may GET (and HEAD) but gets 403 on a write;
+ * a write key may do both; a revoked key is refused on the next request;
+ * the key file's key stays a write key; unknown keys get 401.
+ */
+static void
+api_keys_should_follow_scope_and_revocation(void)
+{
+    static const char reg[] =
+        "{\"ticket_id\":\"K1\",\"recipient\":\"k@k.example\"}";
+    const char *rk = "read-key-0123456789abcdefghijklmnopqrstuvwxyz";
+    const char *wk = "write-key-0123456789abcdefghijklmnopqrstuvwxyz";
+    int64_t rid = add_db_key(rk, STORE_SCOPE_READ);
+    int64_t wid = add_db_key(wk, STORE_SCOPE_WRITE);
+
+    CHECK(rid > 0 && wid > rid);
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL, rk) == 200);
+    CHECK(status_with_key("HEAD", "/api/v1/stats", NULL, rk) == 200);
+    CHECK(status_with_key("GET", "/api/v1/domains", NULL, rk) == 200);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, rk) == 403);
+    CHECK(status_with_key("POST", "/api/v1/events", "{}", rk) == 403);
+    CHECK(status_with_key("DELETE", "/api/v1/stats", NULL, rk) == 403);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, wk) == 201);
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL, wk) == 200);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, API_KEY)
+          == 201);
+
+    /* Near misses of a real key are unknown keys. */
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL, "read-key") == 401);
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL,
+                          "read-key-0123456789abcdefghijklmnopqrstuvwxy")
+          == 401);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, "nope") == 401);
+
+    revoke_db_key(rid);
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL, rk) == 401);
+    CHECK(status_with_key("GET", "/api/v1/stats", NULL, wk) == 200);
+    revoke_db_key(wid);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, wk) == 401);
+    CHECK(status_with_key("POST", "/api/v1/messages", reg, API_KEY)
+          == 201);
 }
 
 
@@ -517,7 +620,7 @@ register_should_answer_the_placement(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = g_db;
-    cfg.keys = &g_keys;
+    cfg.keys = g_live;
     cfg.api_key = API_KEY;
     cfg.base_url = BASE_URL;
     cfg.clip_threshold = 1000;
@@ -2588,6 +2691,7 @@ main(void)
     api_owns_path_should_match_api_and_healthz();
     healthz_should_answer_without_auth();
     api_should_require_the_bearer_key();
+    api_keys_should_follow_scope_and_revocation();
     stats_should_report_counters();
     register_should_return_a_verifiable_pixel();
     register_should_accept_integer_and_slashed_ticket_ids();

@@ -34,7 +34,7 @@
 #define LATE 100000
 
 #define TMP_PREFIX "/tmp/beacon-test-store-"
-#define SCHEMA_LATEST 5
+#define SCHEMA_LATEST 6
 
 static char tmp_dir[sizeof(TMP_PREFIX) + 6];
 
@@ -2961,7 +2961,11 @@ test_domain_slices(void)
 }
 
 
-/* A version 3 file taken back to the version 2 schema, as shipped. */
+/* Later versions taken back, step by step, to the schemas shipped. */
+static const char v6_to_v5[] =
+    "DROP TABLE api_keys;"
+    "PRAGMA user_version = 5;";
+
 static const char v4_to_v3[] =
     "DROP INDEX customers_on_call_list;"
     "DROP INDEX calls_by_customer;"
@@ -3008,6 +3012,7 @@ test_migrate_v3(void)
     render_call_list(st, before, sizeof(before));
     store_close(st);
     CHECK(strlen(before) > 100);
+    CHECK(raw_exec(path, v6_to_v5) == SQLITE_OK);
     CHECK(raw_exec(path, v4_to_v3) == SQLITE_OK);
     CHECK(raw_int(path, "SELECT count(*) FROM pragma_table_info('customers')"
                   " WHERE name LIKE 'call%'") == 0);
@@ -3050,6 +3055,7 @@ test_migrate_v2(void)
     st = open_store(path);
     CHECK(slices_fixture(st) == 56);
     store_close(st);
+    CHECK(raw_exec(path, v6_to_v5) == SQLITE_OK);
     CHECK(raw_exec(path, v4_to_v3) == SQLITE_OK);
     CHECK(raw_exec(path, v3_to_v2) == SQLITE_OK);
     CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master"
@@ -3316,6 +3322,125 @@ test_recipient_erase(void)
 }
 
 
+/* Collects the keys a walk shows. */
+struct keys_seen {
+    size_t n;
+    struct store_api_key k[8];
+};
+
+
+static int
+collect_key(void *ctx, const struct store_api_key *k)
+{
+    struct keys_seen *seen = ctx;
+
+    if (seen->n < 8) {
+        seen->k[seen->n++] = *k;
+    }
+    return 0;
+}
+
+
+static int
+stop_at_first_key(void *ctx, const struct store_api_key *k)
+{
+    (void) ctx;
+    (void) k;
+    return 7;
+}
+
+
+/* API keys: hashes and scopes stored, revoked ones out of force, ids
+ * never handed out twice, bad values refused. */
+static void
+test_api_keys(void)
+{
+    unsigned char h1[STORE_API_KEY_HASH_BYTES], h2[STORE_API_KEY_HASH_BYTES];
+    struct keys_seen seen = { 0 };
+    char path[256];
+    struct store *st;
+    int64_t id1 = 0, id2 = 0, id3 = 0;
+
+    db_path(path, sizeof(path), "api-keys");
+    st = open_store(path);
+    if (st == NULL) {
+        return;
+    }
+    memset(h1, 0xa1, sizeof(h1));
+    memset(h2, 0xb2, sizeof(h2));
+
+    CHECK(store_api_key_add(st, h1, STORE_SCOPE_READ, 1000, &id1)
+          == STORE_OK);
+    CHECK(store_api_key_add(st, h2, STORE_SCOPE_WRITE, 2000, &id2)
+          == STORE_OK);
+    CHECK(id1 == 1 && id2 == 2);
+    CHECK(store_api_key_add(st, h1, STORE_SCOPE_WRITE, 3000, &id3)
+          == STORE_ERR);                              /* hash is unique */
+    CHECK(store_api_key_add(st, h2, 5, 3000, &id3) == STORE_ERR);
+    CHECK(id3 == 0);
+
+    CHECK(store_api_keys(st, 1, collect_key, &seen) == STORE_OK);
+    CHECK(seen.n == 2);
+    CHECK(seen.k[0].id == 1 && seen.k[0].scope == STORE_SCOPE_READ);
+    CHECK(seen.k[0].created_at_ms == 1000 && seen.k[0].revoked_at_ms == 0);
+    CHECK(memcmp(seen.k[0].hash, h1, sizeof(h1)) == 0);
+    CHECK(seen.k[1].id == 2 && seen.k[1].scope == STORE_SCOPE_WRITE);
+    CHECK(memcmp(seen.k[1].hash, h2, sizeof(h2)) == 0);
+    CHECK(store_api_keys(st, 0, stop_at_first_key, NULL) == 7);
+
+    CHECK(store_api_key_revoke(st, 1, 5000) == STORE_OK);
+    CHECK(store_api_key_revoke(st, 1, 6000) == STORE_NOTFOUND);
+    CHECK(store_api_key_revoke(st, 99, 6000) == STORE_NOTFOUND);
+    seen.n = 0;
+    CHECK(store_api_keys(st, 1, collect_key, &seen) == STORE_OK);
+    CHECK(seen.n == 1 && seen.k[0].id == 2);
+    seen.n = 0;
+    CHECK(store_api_keys(st, 0, collect_key, &seen) == STORE_OK);
+    CHECK(seen.n == 2 && seen.k[0].revoked_at_ms == 5000);
+
+    /* A row deleted by hand does not free its id for the next key. */
+    CHECK(raw_exec(path, "DELETE FROM api_keys WHERE id = 2") == SQLITE_OK);
+    memset(h2, 0xc3, sizeof(h2));
+    CHECK(store_api_key_add(st, h2, STORE_SCOPE_READ, 7000, &id3)
+          == STORE_OK);
+    CHECK(id3 == 3);
+    CHECK(raw_exec(path, "INSERT INTO api_keys (hash, scope, created_at)"
+                   " VALUES (x'00', 'read', 1)") != SQLITE_OK);
+    CHECK(raw_exec(path, "INSERT INTO api_keys (hash, scope, created_at)"
+                   " VALUES (zeroblob(32), 'admin', 1)") != SQLITE_OK);
+    store_close(st);
+}
+
+
+/* A version 5 file gains the api_keys table, empty, and keeps its data. */
+static void
+test_migrate_v5(void)
+{
+    struct keys_seen seen = { 0 };
+    char path[256];
+    struct store *st;
+
+    db_path(path, sizeof(path), "migrate-v5");
+    st = open_store(path);
+    CHECK(slices_fixture(st) == 56);
+    store_close(st);
+    CHECK(raw_exec(path, v6_to_v5) == SQLITE_OK);
+    CHECK(raw_int(path, "SELECT count(*) FROM sqlite_master"
+                  " WHERE name = 'api_keys'") == 0);
+
+    st = open_store(path);
+    CHECK(st != NULL);
+    if (st == NULL) {
+        return;
+    }
+    CHECK(raw_int(path, "PRAGMA user_version") == SCHEMA_LATEST);
+    CHECK(store_api_keys(st, 0, collect_key, &seen) == STORE_OK);
+    CHECK(seen.n == 0);
+    CHECK(raw_int(path, "SELECT count(*) FROM messages") == 56);
+    store_close(st);
+}
+
+
 int
 main(void)
 {
@@ -3360,6 +3485,8 @@ main(void)
     test_domain_slices();
     test_migrate_v2();
     test_migrate_v3();
+    test_api_keys();
+    test_migrate_v5();
     test_purge_details();
     test_recipient_erase();
 
