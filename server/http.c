@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netdb.h>
@@ -43,8 +44,10 @@
 /*
  * Each connection's memory pool holds its request headers and reply
  * headers.  A pixel fetch needs well under 2 KiB; the library's 32 KiB
- * default cost 30 KiB of resident memory per idle connection.  Requests
- * with more header bytes than this get 431.
+ * default cost 30 KiB of resident memory per idle connection.  A request
+ * line that does not fit gets 414, headers that do not fit get 431; the
+ * library sends those itself, with its own small HTML body, and closes
+ * the connection (0.9.75 has no way to give them another body).
  */
 #define CONN_MEMORY (8 * 1024)
 
@@ -542,17 +545,48 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * The library reports each refused request (414, 431, a reset), so any
+ * client can make it talk: one line per MHD_LOG_INTERVAL_MS at most,
+ * with the number of lines left out since the last.  Lock-free: racing
+ * threads may print one extra line, never lose the count.
+ */
+#define MHD_LOG_INTERVAL_MS 10000
+
+static _Atomic int64_t mhd_log_last;
+static atomic_uint_fast64_t mhd_log_skipped;
+
+
+static int64_t
+monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    int64_t now = monotonic_ms();
+    int64_t last = atomic_load(&mhd_log_last);
     char msg[256];
     size_t n;
 
     (void) cls;
+    if (last != 0 && now - last < MHD_LOG_INTERVAL_MS) {
+        atomic_fetch_add(&mhd_log_skipped, 1);
+        return;
+    }
+    atomic_store(&mhd_log_last, now);
+
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strcspn(msg, "\r\n");
     msg[n] = '\0';
-    log_msg(LOG_WARN, "http.library", "msg=\"%s\"", msg);
+    log_msg(LOG_WARN, "http.library", "msg=\"%s\" skipped=%llu", msg,
+            (unsigned long long) atomic_exchange(&mhd_log_skipped, 0));
 }
 
 
@@ -764,6 +798,7 @@ http_start(struct http_server **out, const struct http_config *cfg,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,

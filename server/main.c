@@ -258,6 +258,7 @@ cmd_serve(int argc, char **argv)
     hcfg = (struct http_config) {
         .listen_fd = fd, .threads = c.threads,
         .max_connections = c.max_connections,
+        .max_connections_per_ip = c.max_connections_per_ip,
         .idle_timeout_s = c.idle_timeout_s, .keys = &run.keys,
         .writer = run.writer, .api = run.api, .static_dir = c.static_dir,
         .trusted = c.trusted, .n_trusted = c.n_trusted
