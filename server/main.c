@@ -133,6 +133,7 @@ wait_for_stop(const sigset_t *set, struct classifier *classifier)
 
 
 struct running {
+    const struct serve_config *cfg;
     struct keyring keys;
     struct classifier *classifier;
     char api_key[KEYS_API_KEY_MAX];
@@ -140,6 +141,35 @@ struct running {
     struct api *api;
     struct http_server *http;
 };
+
+
+/* A store handle for the writer, set up as serve's flags say. */
+static int
+open_writer_store(const struct serve_config *c, struct store **st,
+                  char *err, size_t errlen)
+{
+    if (store_open(st, c->db, err, errlen) != STORE_OK) {
+        return -1;
+    }
+    store_set_fetch_rows_max(*st, c->fetch_rows_max);
+    return 0;
+}
+
+
+/* The writer's way to a new handle while its batches fail. */
+static int
+reopen_writer_store(void *ctx, struct store **st)
+{
+    const struct running *run = ctx;
+    char err[ERR_LEN];
+
+    if (open_writer_store(run->cfg, st, err, sizeof(err)) != 0) {
+        log_msg(LOG_DEBUG, "writer.reopen_failed", "err=\"%s\"", err);
+        return -1;
+    }
+    log_msg(LOG_DEBUG, "writer.reopened", "db=%s", run->cfg->db);
+    return 0;
+}
 
 
 static int
@@ -150,15 +180,16 @@ start_store_side(struct running *run, const struct serve_config *c,
     struct store *st;
 
     if (make_parent_dirs(c->db, err, errlen) != 0
-        || store_open(&st, c->db, err, errlen) != STORE_OK) {
+        || open_writer_store(c, &st, err, errlen) != 0) {
         return -1;
     }
-    store_set_fetch_rows_max(st, c->fetch_rows_max);
     if (writer_start(&run->writer, st, c->queue_size, classifier_classify,
                      run->classifier, err, errlen) != 0) {
         return -1;
     }
     writer_set_wait(run->writer, c->queue_wait_ms);
+    run->cfg = c;
+    writer_set_reopen(run->writer, reopen_writer_store, run);
 
     acfg = (struct api_config) {
         .db_path = c->db, .keys = &run->keys, .api_key = run->api_key,
