@@ -51,8 +51,16 @@
  */
 #define CONN_MEMORY (8 * 1024)
 
-/* What the first call decided about a request, kept in *req_cls. */
-enum route { ROUTE_PIXEL = 1, ROUTE_API, ROUTE_STATIC };
+/*
+ * What the first call decided about a request, kept in *req_cls.  A pixel
+ * whose open was queued becomes ROUTE_PIXEL_RECORDED until its reply is
+ * sent (see http_stop()).
+ */
+enum route { ROUTE_PIXEL = 1, ROUTE_PIXEL_RECORDED, ROUTE_API,
+             ROUTE_STATIC };
+
+/* How long a stop waits for recorded pixels' replies to go out. */
+#define DRAIN_MS 2000
 
 /* Headers or query arguments copied for a worker thread. */
 #define KV_MAX 48
@@ -99,10 +107,13 @@ struct http_server {
     const struct cidr *trusted;
     size_t n_trusted;
     struct workers *workers;        /* run API requests */
+    atomic_int draining;            /* stopping: record no more opens */
+    atomic_int in_flight;           /* recorded pixels not yet answered */
 };
 
 /* Markers for routes that need no per-request state; never written. */
 static enum route route_pixel = ROUTE_PIXEL;
+static enum route route_pixel_recorded = ROUTE_PIXEL_RECORDED;
 static enum route route_static = ROUTE_STATIC;
 static char empty_body[1];
 static atomic_uint_fast64_t tokens_rejected;
@@ -222,9 +233,28 @@ record_fetch(struct http_server *srv, struct MHD_Connection *conn,
 }
 
 
+/*
+ * Counts the open as in flight unless the server is stopping; then the
+ * pixel gets 503 and nothing is recorded, so every open stored was
+ * answered and every answer stored.  The count goes up before the flag
+ * is read and http_stop() sets the flag before it reads the count, so
+ * one of the two always sees the other.
+ */
+static int
+begin_open(struct http_server *srv)
+{
+    atomic_fetch_add(&srv->in_flight, 1);
+    if (atomic_load(&srv->draining)) {
+        atomic_fetch_sub(&srv->in_flight, 1);
+        return -1;
+    }
+    return 0;
+}
+
+
 static enum MHD_Result
 handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
-             const char *url, const char *method)
+             const char *url, const char *method, void **req_cls)
 {
     uint64_t id;
     const char *tok;
@@ -241,7 +271,11 @@ handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
         atomic_fetch_add(&tokens_rejected, 1);
         log_msg(LOG_DEBUG, "pixel.rejected", "method=%s path_len=%zu",
                 method, strlen(url));
+    } else if (begin_open(srv) != 0) {
+        return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "shutting down", NULL);
     } else {
+        *req_cls = &route_pixel_recorded;
         record_fetch(srv, conn, id, is_head);
         log_msg(LOG_DEBUG, "pixel.fetch", "method=%s message=%llu", method,
                 (unsigned long long) id);
@@ -513,7 +547,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
     switch (route) {
     case ROUTE_PIXEL:
-        return handle_pixel(srv, conn, url, method);
+        return handle_pixel(srv, conn, url, method, req_cls);
     case ROUTE_API:
         return handle_api(srv, conn, url, method, *req_cls);
     default:
@@ -526,10 +560,14 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    (void) cls;
+    struct http_server *srv = cls;
+
     (void) conn;
     (void) toe;
-    if (*req_cls != NULL && *(const enum route *) *req_cls == ROUTE_API) {
+    if (*req_cls == &route_pixel_recorded) {
+        atomic_fetch_sub(&srv->in_flight, 1);
+    } else if (*req_cls != NULL
+               && *(const enum route *) *req_cls == ROUTE_API) {
         struct api_call *call = *req_cls;
 
         kv_release(&call->headers);
@@ -816,6 +854,28 @@ http_start(struct http_server **out, const struct http_config *cfg,
 }
 
 
+/*
+ * Stops recording opens and waits, at most DRAIN_MS, until every pixel
+ * whose open was queued has had its reply sent: stopping the library
+ * earlier would close connections with such replies unsent.
+ */
+static void
+drain(struct http_server *srv)
+{
+    struct timespec tick = { 0, 1000000L };
+
+    atomic_store(&srv->draining, 1);
+    for (int waited = 0; waited < DRAIN_MS; waited++) {
+        if (atomic_load(&srv->in_flight) == 0) {
+            return;
+        }
+        nanosleep(&tick, NULL);
+    }
+    log_msg(LOG_WARN, "http.drain_timeout", "in_flight=%d",
+            atomic_load(&srv->in_flight));
+}
+
+
 void
 http_stop(struct http_server *srv)
 {
@@ -830,6 +890,7 @@ http_stop(struct http_server *srv)
     if (srv->daemon != NULL) {
         MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
 
+        drain(srv);
         workers_stop(srv->workers);
         srv->workers = NULL;
         MHD_stop_daemon(srv->daemon);
