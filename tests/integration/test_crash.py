@@ -121,6 +121,8 @@ def sigkill_under_load_loses_nothing_committed():
         again = Beacon(BINARY, workdir=srv.workdir)
         with again:
             check_eq(again.fetch(paths[0])[0], 200, "pixel after restart")
+            poll(lambda: again.stats()["opens_written"] == 1,
+                 "the open after the restart to be written")
             integrity, ids, stored = inspect(srv.db)
         check_eq(integrity, [("ok",)], "PRAGMA integrity_check")
         check(all(r["id"] in ids for r in regs),
