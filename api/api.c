@@ -15,10 +15,12 @@
 
 #include <pthread.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <sodium.h>
 
@@ -464,17 +466,16 @@ api_add_by_class(cJSON *obj, const char *name,
 
 
 static cJSON *
-health_doc(int ok)
+health_doc(const char *reason)
 {
     cJSON *doc = cJSON_CreateObject();
 
     if (doc == NULL)
         return NULL;
-    if (cJSON_AddStringToObject(doc, "status", ok ? "ok" : "degraded")
-            == NULL
-        || (!ok && cJSON_AddStringToObject(doc, "reason",
-                                           "the store is not answering")
-                       == NULL)) {
+    if (cJSON_AddStringToObject(doc, "status",
+                                reason == NULL ? "ok" : "degraded") == NULL
+        || (reason != NULL
+            && cJSON_AddStringToObject(doc, "reason", reason) == NULL)) {
         cJSON_Delete(doc);
         return NULL;
     }
@@ -482,26 +483,61 @@ health_doc(int ok)
 }
 
 
-/* GET /healthz: 200 while the store answers, 503 otherwise. */
+/*
+ * A failing store is logged by the writer, once per interval; this path
+ * is open to anyone, so it logs at most once per HEALTH_LOG_INTERVAL_S
+ * too.  Lock-free: a race costs one extra line at most.
+ */
+#define HEALTH_LOG_INTERVAL_S 10
+
+static void
+log_unhealthy(int rc, const char *err)
+{
+    static _Atomic int64_t last;
+    struct timespec ts;
+    int64_t now;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t) ts.tv_sec;
+
+    if (now - atomic_load(&last) < HEALTH_LOG_INTERVAL_S)
+        return;
+    atomic_store(&last, now);
+    log_msg(LOG_WARN, "api.health_degraded", "rc=%d err=%s", rc, err);
+}
+
+
+/*
+ * GET /healthz: 200 while the store answers and the writer writes;
+ * otherwise 503 with the reason (a read that fails, or opens that wait
+ * because the database is locked, read-only or full).
+ */
 static void
 healthz_get(struct api *api, const struct api_request *req, const char *arg,
             struct api_reply *reply)
 {
+    char reason[WRITER_REASON_MAX + 64];
     struct store *st;
-    int rc;
+    int rc, ok;
 
     (void) req;
     (void) arg;
 
     st = api_store_take(api);
     rc = store_ping(st);
-    if (rc != STORE_OK)
-        log_msg(LOG_WARN, "api.health_degraded", "rc=%d err=%s", rc,
-                store_errmsg(st));
+    if (rc != STORE_OK) {
+        snprintf(reason, sizeof reason, "the store does not answer: %s",
+                 store_errmsg(st));
+        log_unhealthy(rc, store_errmsg(st));
+    }
     api_store_give(api, st);
 
-    api_reply_json(reply, rc == STORE_OK ? 200 : 503,
-                   health_doc(rc == STORE_OK));
+    ok = rc == STORE_OK;
+    if (ok && api->cfg.writer != NULL
+        && writer_health(api->cfg.writer, reason, sizeof reason) != 0)
+        ok = 0;
+
+    api_reply_json(reply, ok ? 200 : 503, health_doc(ok ? NULL : reason));
 }
 
 

@@ -56,6 +56,10 @@ static const struct opt opts[] = {
       "HTTP worker threads" },
     { "--max-connections", "BEACON_MAX_CONNECTIONS", OPT_UINT,
       FIELD(max_connections), 1, 100000, "open connections at most" },
+    { "--max-connections-per-ip", "BEACON_MAX_CONNECTIONS_PER_IP", OPT_UINT,
+      FIELD(max_connections_per_ip), 0, 100000, "open connections from "
+      "one client address at most (0: no limit; behind a reverse proxy "
+      "every connection comes from the proxy)" },
     { "--idle-timeout", "BEACON_IDLE_TIMEOUT", OPT_UINT,
       FIELD(idle_timeout_s), 1, 3600, "seconds before an idle "
       "connection is closed" },
@@ -94,6 +98,7 @@ config_defaults(struct serve_config *c)
     c->log_level = "info";
     c->threads = 2;
     c->max_connections = 4096;
+    c->max_connections_per_ip = 256;
     c->idle_timeout_s = 30;
     c->queue_size = 8192;
     c->queue_wait_ms = 250;

@@ -23,6 +23,7 @@ struct serve_config {
     const char *log_level;
     unsigned threads;
     unsigned max_connections;
+    unsigned max_connections_per_ip;
     unsigned idle_timeout_s;
     unsigned queue_size;
     unsigned fetch_rows_max;

@@ -20,6 +20,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <netdb.h>
@@ -43,13 +44,23 @@
 /*
  * Each connection's memory pool holds its request headers and reply
  * headers.  A pixel fetch needs well under 2 KiB; the library's 32 KiB
- * default cost 30 KiB of resident memory per idle connection.  Requests
- * with more header bytes than this get 431.
+ * default cost 30 KiB of resident memory per idle connection.  A request
+ * line that does not fit gets 414, headers that do not fit get 431; the
+ * library sends those itself, with its own small HTML body, and closes
+ * the connection (0.9.75 has no way to give them another body).
  */
 #define CONN_MEMORY (8 * 1024)
 
-/* What the first call decided about a request, kept in *req_cls. */
-enum route { ROUTE_PIXEL = 1, ROUTE_API, ROUTE_STATIC };
+/*
+ * What the first call decided about a request, kept in *req_cls.  A pixel
+ * whose open was queued becomes ROUTE_PIXEL_RECORDED until its reply is
+ * sent (see http_stop()).
+ */
+enum route { ROUTE_PIXEL = 1, ROUTE_PIXEL_RECORDED, ROUTE_API,
+             ROUTE_STATIC };
+
+/* How long a stop waits for recorded pixels' replies to go out. */
+#define DRAIN_MS 2000
 
 /* Headers or query arguments copied for a worker thread. */
 #define KV_MAX 48
@@ -96,10 +107,13 @@ struct http_server {
     const struct cidr *trusted;
     size_t n_trusted;
     struct workers *workers;        /* run API requests */
+    atomic_int draining;            /* stopping: record no more opens */
+    atomic_int in_flight;           /* recorded pixels not yet answered */
 };
 
 /* Markers for routes that need no per-request state; never written. */
 static enum route route_pixel = ROUTE_PIXEL;
+static enum route route_pixel_recorded = ROUTE_PIXEL_RECORDED;
 static enum route route_static = ROUTE_STATIC;
 static char empty_body[1];
 static atomic_uint_fast64_t tokens_rejected;
@@ -219,9 +233,28 @@ record_fetch(struct http_server *srv, struct MHD_Connection *conn,
 }
 
 
+/*
+ * Counts the open as in flight unless the server is stopping; then the
+ * pixel gets 503 and nothing is recorded, so every open stored was
+ * answered and every answer stored.  The count goes up before the flag
+ * is read and http_stop() sets the flag before it reads the count, so
+ * one of the two always sees the other.
+ */
+static int
+begin_open(struct http_server *srv)
+{
+    atomic_fetch_add(&srv->in_flight, 1);
+    if (atomic_load(&srv->draining)) {
+        atomic_fetch_sub(&srv->in_flight, 1);
+        return -1;
+    }
+    return 0;
+}
+
+
 static enum MHD_Result
 handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
-             const char *url, const char *method)
+             const char *url, const char *method, void **req_cls)
 {
     uint64_t id;
     const char *tok;
@@ -238,7 +271,11 @@ handle_pixel(struct http_server *srv, struct MHD_Connection *conn,
         atomic_fetch_add(&tokens_rejected, 1);
         log_msg(LOG_DEBUG, "pixel.rejected", "method=%s path_len=%zu",
                 method, strlen(url));
+    } else if (begin_open(srv) != 0) {
+        return reply_json_error(conn, MHD_HTTP_SERVICE_UNAVAILABLE,
+                                "shutting down", NULL);
     } else {
+        *req_cls = &route_pixel_recorded;
         record_fetch(srv, conn, id, is_head);
         log_msg(LOG_DEBUG, "pixel.fetch", "method=%s message=%llu", method,
                 (unsigned long long) id);
@@ -525,7 +562,7 @@ on_request(void *cls, struct MHD_Connection *conn, const char *url,
 
     switch (route) {
     case ROUTE_PIXEL:
-        return handle_pixel(srv, conn, url, method);
+        return handle_pixel(srv, conn, url, method, req_cls);
     case ROUTE_API:
         return handle_api(srv, conn, url, method, *req_cls);
     default:
@@ -538,10 +575,14 @@ static void
 on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
              enum MHD_RequestTerminationCode toe)
 {
-    (void) cls;
+    struct http_server *srv = cls;
+
     (void) conn;
     (void) toe;
-    if (*req_cls != NULL && *(const enum route *) *req_cls == ROUTE_API) {
+    if (*req_cls == &route_pixel_recorded) {
+        atomic_fetch_sub(&srv->in_flight, 1);
+    } else if (*req_cls != NULL
+               && *(const enum route *) *req_cls == ROUTE_API) {
         struct api_call *call = *req_cls;
 
         kv_release(&call->headers);
@@ -557,17 +598,48 @@ on_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
 static void on_mhd_log(void *cls, const char *fmt, va_list ap)
     __attribute__((format(printf, 2, 0)));
 
+/*
+ * The library reports each refused request (414, 431, a reset), so any
+ * client can make it talk: one line per MHD_LOG_INTERVAL_MS at most,
+ * with the number of lines left out since the last.  Lock-free: racing
+ * threads may print one extra line, never lose the count.
+ */
+#define MHD_LOG_INTERVAL_MS 10000
+
+static _Atomic int64_t mhd_log_last;
+static atomic_uint_fast64_t mhd_log_skipped;
+
+
+static int64_t
+monotonic_ms(void)
+{
+    struct timespec ts;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
+    int64_t now = monotonic_ms();
+    int64_t last = atomic_load(&mhd_log_last);
     char msg[256];
     size_t n;
 
     (void) cls;
+    if (last != 0 && now - last < MHD_LOG_INTERVAL_MS) {
+        atomic_fetch_add(&mhd_log_skipped, 1);
+        return;
+    }
+    atomic_store(&mhd_log_last, now);
+
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strcspn(msg, "\r\n");
     msg[n] = '\0';
-    log_msg(LOG_WARN, "http.library", "msg=\"%s\"", msg);
+    log_msg(LOG_WARN, "http.library", "msg=\"%s\" skipped=%llu", msg,
+            (unsigned long long) atomic_exchange(&mhd_log_skipped, 0));
 }
 
 
@@ -779,6 +851,7 @@ http_start(struct http_server **out, const struct http_config *cfg,
         MHD_OPTION_LISTEN_SOCKET, cfg->listen_fd,
         MHD_OPTION_THREAD_POOL_SIZE, cfg->threads,
         MHD_OPTION_CONNECTION_LIMIT, cfg->max_connections,
+        MHD_OPTION_PER_IP_CONNECTION_LIMIT, cfg->max_connections_per_ip,
         MHD_OPTION_CONNECTION_TIMEOUT, cfg->idle_timeout_s,
         MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t) CONN_MEMORY,
         MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
@@ -796,6 +869,28 @@ http_start(struct http_server **out, const struct http_config *cfg,
 }
 
 
+/*
+ * Stops recording opens and waits, at most DRAIN_MS, until every pixel
+ * whose open was queued has had its reply sent: stopping the library
+ * earlier would close connections with such replies unsent.
+ */
+static void
+drain(struct http_server *srv)
+{
+    struct timespec tick = { 0, 1000000L };
+
+    atomic_store(&srv->draining, 1);
+    for (int waited = 0; waited < DRAIN_MS; waited++) {
+        if (atomic_load(&srv->in_flight) == 0) {
+            return;
+        }
+        nanosleep(&tick, NULL);
+    }
+    log_msg(LOG_WARN, "http.drain_timeout", "in_flight=%d",
+            atomic_load(&srv->in_flight));
+}
+
+
 void
 http_stop(struct http_server *srv)
 {
@@ -810,6 +905,7 @@ http_stop(struct http_server *srv)
     if (srv->daemon != NULL) {
         MHD_socket fd = MHD_quiesce_daemon(srv->daemon);
 
+        drain(srv);
         workers_stop(srv->workers);
         srv->workers = NULL;
         MHD_stop_daemon(srv->daemon);

@@ -20,6 +20,7 @@ struct http_config {
     int listen_fd;                  /* from http_listen(); taken over */
     unsigned threads;               /* worker threads, >= 1 */
     unsigned max_connections;
+    unsigned max_connections_per_ip;   /* 0: no limit */
     unsigned idle_timeout_s;
     struct keys_live *keys;         /* verifies pixel tokens */
     struct writer *writer;          /* receives opens */

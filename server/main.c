@@ -129,6 +129,7 @@ print_banner(const char *url, const char *base_url,
 
 
 struct running {
+    const struct serve_config *cfg;
     struct keys_live *keys;
     struct classifier *classifier;
     char api_key[KEYS_API_KEY_MAX];
@@ -191,6 +192,35 @@ wait_for_stop(const sigset_t *set, struct running *run,
 }
 
 
+/* A store handle for the writer, set up as serve's flags say. */
+static int
+open_writer_store(const struct serve_config *c, struct store **st,
+                  char *err, size_t errlen)
+{
+    if (store_open(st, c->db, err, errlen) != STORE_OK) {
+        return -1;
+    }
+    store_set_fetch_rows_max(*st, c->fetch_rows_max);
+    return 0;
+}
+
+
+/* The writer's way to a new handle while its batches fail. */
+static int
+reopen_writer_store(void *ctx, struct store **st)
+{
+    const struct running *run = ctx;
+    char err[ERR_LEN];
+
+    if (open_writer_store(run->cfg, st, err, sizeof(err)) != 0) {
+        log_msg(LOG_DEBUG, "writer.reopen_failed", "err=\"%s\"", err);
+        return -1;
+    }
+    log_msg(LOG_DEBUG, "writer.reopened", "db=%s", run->cfg->db);
+    return 0;
+}
+
+
 static int
 start_store_side(struct running *run, const struct serve_config *c,
                  const char *base_url, char *err, size_t errlen)
@@ -199,10 +229,9 @@ start_store_side(struct running *run, const struct serve_config *c,
     struct store *st;
 
     if (make_parent_dirs(c->db, err, errlen) != 0
-        || store_open(&st, c->db, err, errlen) != STORE_OK) {
+        || open_writer_store(c, &st, err, errlen) != 0) {
         return -1;
     }
-    store_set_fetch_rows_max(st, c->fetch_rows_max);
     if (writer_start(&run->writer, st, c->queue_size, classifier_classify,
                      run->classifier, err, errlen) != 0) {
         return -1;
@@ -213,6 +242,8 @@ start_store_side(struct running *run, const struct serve_config *c,
                            errlen) != 0) {
         return -1;
     }
+    run->cfg = c;
+    writer_set_reopen(run->writer, reopen_writer_store, run);
 
     acfg = (struct api_config) {
         .db_path = c->db, .keys = run->keys, .api_key = run->api_key,
@@ -319,6 +350,7 @@ cmd_serve(int argc, char **argv)
     hcfg = (struct http_config) {
         .listen_fd = fd, .threads = c.threads,
         .max_connections = c.max_connections,
+        .max_connections_per_ip = c.max_connections_per_ip,
         .idle_timeout_s = c.idle_timeout_s, .keys = run.keys,
         .writer = run.writer, .api = run.api, .static_dir = c.static_dir,
         .trusted = c.trusted, .n_trusted = c.n_trusted

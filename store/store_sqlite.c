@@ -1323,6 +1323,29 @@ open_db(struct store *st, const char *path)
 }
 
 
+/*
+ * For tests only: BEACON_TEST_MAX_PAGES=N caps the database at N pages on
+ * this connection (PRAGMA max_page_count; never below its size now), so
+ * a test can fill it without filling a disk.  Unset, it does nothing.
+ */
+static int
+cap_pages_for_tests(struct store *st)
+{
+    const char *v = getenv("BEACON_TEST_MAX_PAGES");
+    char sql[64];
+
+    if (v == NULL || v[0] == '\0') {
+        return STORE_OK;
+    }
+    if (strspn(v, "0123456789") != strlen(v) || strlen(v) > 9) {
+        set_err(st, "BEACON_TEST_MAX_PAGES: expected a page count");
+        return STORE_ERR;
+    }
+    snprintf(sql, sizeof(sql), "PRAGMA max_page_count = %s", v);
+    return exec_script(st, sql, "max_page_count");
+}
+
+
 /* The per-connection settings. */
 static int
 configure(struct store *st)
@@ -1333,6 +1356,9 @@ configure(struct store *st)
     if (rc == STORE_OK) {
         rc = exec_script(st, "PRAGMA synchronous = NORMAL;"
                          " PRAGMA foreign_keys = ON;", "pragma");
+    }
+    if (rc == STORE_OK) {
+        rc = cap_pages_for_tests(st);
     }
     return rc;
 }

@@ -17,7 +17,11 @@
  * A batch that fails (locked, read-only, full disk) is kept and retried
  * with a growing pause; new fetches meanwhile fill the other buffer and,
  * once it is full, are dropped and counted without waiting: the reply
- * to the reader never waits on a failing store.
+ * to the reader never waits on a failing store.  A write that has waited
+ * WRITER_STALL_MS on a lock counts as failing for that purpose too, as
+ * SQLite's busy handler may hold it for seconds before it fails.  Failures
+ * are logged at most once per FAIL_LOG_INTERVAL_MS, whatever the number
+ * of batches.
  */
 #include "store/writer.h"
 
@@ -38,6 +42,7 @@
 #define RETRY_MAX_MS 1000
 #define FAIL_LOG_INTERVAL_MS 10000
 #define STOP_RETRIES 20
+#define REOPEN_INTERVAL_MS 2000
 
 /*
  * A fetch waiting in the queue: this header, then its address, User-Agent
@@ -75,6 +80,13 @@ struct writer {
     int stopping;
     int idle;                       /* the writer waits on wake */
     int failing;                    /* the last try of a batch failed */
+    int64_t busy_since;             /* when the running write began, or 0 */
+    char reason[WRITER_REASON_MAX]; /* why the last try failed */
+    int64_t last_log;               /* when a failure was last logged */
+    int fail_logged;                /* a failure was logged, no recovery */
+    writer_reopen_fn *reopen;
+    void *reopen_ctx;
+    int64_t last_reopen;
     unsigned wait_ms;
     uint64_t done;                  /* fetches written, unknown or lost */
     struct writer_stats stats;
@@ -101,6 +113,90 @@ monotonic_ms(void)
 }
 
 
+/* Marks the start (at > 0) or the end (0) of one store write. */
+static void
+set_busy(struct writer *w, int64_t at)
+{
+    pthread_mutex_lock(&w->lock);
+    w->busy_since = at;
+    pthread_mutex_unlock(&w->lock);
+}
+
+
+/* True while the write in progress has waited WRITER_STALL_MS.  Lock held. */
+static int
+stalled(const struct writer *w, int64_t now)
+{
+    return w->busy_since != 0 && now - w->busy_since >= WRITER_STALL_MS;
+}
+
+
+/*
+ * Replaces the store handle with a new one, at most every
+ * REOPEN_INTERVAL_MS, after a failure that is not a lock.  Only this
+ * thread uses w->st, so no lock is needed to swap it.
+ */
+static void
+maybe_reopen(struct writer *w, int rc, int64_t now)
+{
+    struct store *fresh = NULL;
+
+    if (w->reopen == NULL || rc == STORE_BUSY
+        || now - w->last_reopen < REOPEN_INTERVAL_MS) {
+        return;
+    }
+    w->last_reopen = now;
+    if (w->reopen(w->reopen_ctx, &fresh) == 0 && fresh != NULL) {
+        store_close(w->st);
+        w->st = fresh;
+    }
+}
+
+
+/* Records a failed try: reason, counters, and a log line per interval. */
+static void
+note_failure(struct writer *w, int rc, size_t n, int tries, int64_t now)
+{
+    pthread_mutex_lock(&w->lock);
+    snprintf(w->reason, sizeof(w->reason), "%s", store_errmsg(w->st));
+    w->stats.failures++;
+    w->failing = 1;
+    pthread_cond_broadcast(&w->room);
+    uint64_t failures = w->stats.failures;
+    int log_now = w->last_log == 0
+                  || now - w->last_log >= FAIL_LOG_INTERVAL_MS;
+    if (log_now) {
+        w->last_log = now;
+        w->fail_logged = 1;
+    }
+    pthread_mutex_unlock(&w->lock);
+
+    if (log_now) {
+        log_msg(LOG_WARN, "writer.batch_failed",
+                "n=%zu tries=%d failures=%llu rc=%d msg=\"%s\"", n, tries,
+                (unsigned long long) failures, rc, store_errmsg(w->st));
+    }
+}
+
+
+/* After a failure: the store took a batch again. */
+static void
+note_recovery(struct writer *w, size_t n, int tries)
+{
+    int log_now;
+
+    pthread_mutex_lock(&w->lock);
+    w->failing = 0;
+    w->reason[0] = '\0';
+    log_now = w->fail_logged;
+    w->fail_logged = 0;
+    pthread_mutex_unlock(&w->lock);
+    if (log_now) {
+        log_msg(LOG_INFO, "writer.recovered", "tries=%d n=%zu", tries, n);
+    }
+}
+
+
 /*
  * Commits one batch, retrying while the store refuses it.  When stopping,
  * gives up after STOP_RETRIES tries so a dead disk cannot hang shutdown.
@@ -111,7 +207,6 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
              struct store_write_result *res)
 {
     long pause = RETRY_MIN_MS;
-    int64_t last_log = 0;
     int tries = 0;
 
     for (size_t i = 0; i < n; i++) {
@@ -119,35 +214,25 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
     }
 
     for (;;) {
-        int rc = store_fetches_write(w->st, v, n, w->classify,
-                                     w->classify_ctx, res);
+        int rc, stopping;
         int64_t now;
 
+        set_busy(w, monotonic_ms());
+        rc = store_fetches_write(w->st, v, n, w->classify, w->classify_ctx,
+                                 res);
+        set_busy(w, 0);
         if (rc == STORE_OK) {
             if (tries > 0) {
-                log_msg(LOG_INFO, "writer.recovered", "tries=%d n=%zu",
-                        tries, n);
-                pthread_mutex_lock(&w->lock);
-                w->failing = 0;
-                pthread_mutex_unlock(&w->lock);
+                note_recovery(w, n, tries);
             }
             return 0;
         }
 
         tries++;
         now = monotonic_ms();
-        if (last_log == 0 || now - last_log >= FAIL_LOG_INTERVAL_MS) {
-            log_msg(LOG_WARN, "writer.batch_failed",
-                    "n=%zu tries=%d rc=%d msg=\"%s\"", n, tries, rc,
-                    store_errmsg(w->st));
-            last_log = now;
-        }
-
+        note_failure(w, rc, n, tries, now);
         pthread_mutex_lock(&w->lock);
-        w->stats.failures++;
-        w->failing = 1;
-        pthread_cond_broadcast(&w->room);
-        int stopping = w->stopping;
+        stopping = w->stopping;
         pthread_mutex_unlock(&w->lock);
         if (stopping && tries >= STOP_RETRIES) {
             log_msg(LOG_ERROR, "writer.batch_lost", "n=%zu", n);
@@ -156,6 +241,7 @@ commit_batch(struct writer *w, struct store_fetch_rec *v, size_t n,
 
         sleep_ms(pause);
         pause = pause * 2 > RETRY_MAX_MS ? RETRY_MAX_MS : pause * 2;
+        maybe_reopen(w, rc, monotonic_ms());
     }
 }
 
@@ -378,7 +464,8 @@ wait_for_room(struct writer *w, size_t size)
 {
     struct timespec until;
 
-    if (w->wait_ms == 0 || w->failing || w->stopping) {
+    if (w->wait_ms == 0 || w->failing || w->stopping
+        || stalled(w, monotonic_ms())) {
         return 0;
     }
     clock_gettime(CLOCK_MONOTONIC, &until);
@@ -390,7 +477,8 @@ wait_for_room(struct writer *w, size_t size)
     }
 
     w->stats.waited++;
-    while (!has_room(w, size) && !w->failing && !w->stopping) {
+    while (!has_room(w, size) && !w->failing && !w->stopping
+           && !stalled(w, monotonic_ms())) {
         if (pthread_cond_timedwait(&w->room, &w->lock, &until) != 0) {
             break;
         }
@@ -442,6 +530,41 @@ writer_stats(struct writer *w, struct writer_stats *out)
     *out = w->stats;
     out->pending = (size_t) (w->stats.queued - w->done);
     pthread_mutex_unlock(&w->lock);
+}
+
+
+void
+writer_set_reopen(struct writer *w, writer_reopen_fn *fn, void *ctx)
+{
+    pthread_mutex_lock(&w->lock);
+    w->reopen = fn;
+    w->reopen_ctx = ctx;
+    pthread_mutex_unlock(&w->lock);
+}
+
+
+int
+writer_health(struct writer *w, char *reason, size_t len)
+{
+    int64_t now = monotonic_ms();
+    int rc = 0;
+
+    pthread_mutex_lock(&w->lock);
+    if (w->failing) {
+        snprintf(reason, len, "writing opens fails, %zu waiting: %s",
+                 (size_t) (w->stats.queued - w->done), w->reason);
+        rc = -1;
+    } else if (stalled(w, now)) {
+        snprintf(reason, len, "writing opens has waited %lld ms for the "
+                 "database (locked by another process?), %zu waiting",
+                 (long long) (now - w->busy_since),
+                 (size_t) (w->stats.queued - w->done));
+        rc = -1;
+    } else if (len > 0) {
+        reason[0] = '\0';
+    }
+    pthread_mutex_unlock(&w->lock);
+    return rc;
 }
 
 

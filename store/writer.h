@@ -8,6 +8,9 @@
  * writer is busy, writer_push() waits a bounded time for room
  * (writer_set_wait()); when the store is failing, or the wait runs out,
  * the open is dropped and counted.
+ *
+ * A batch the store refuses (locked, read-only, full) stays queued and is
+ * retried until it is written; writer_health() says so meanwhile.
  */
 #ifndef BEACON_WRITER_H
 #define BEACON_WRITER_H
@@ -62,6 +65,32 @@ int writer_push(struct writer *w, int64_t message_id, int64_t at_ms,
                 const char *referer_host);
 
 void writer_stats(struct writer *w, struct writer_stats *out);
+
+/*
+ * Opens a new store handle set up like the writer's first one, into *out;
+ * 0, or -1 when it cannot (the writer then keeps its handle).
+ */
+typedef int writer_reopen_fn(void *ctx, struct store **out);
+
+/*
+ * Lets the writer replace its handle while batches fail for a reason
+ * other than a lock, at most every few seconds: a file that was read-only
+ * when it was opened stays read-only on that handle after a chmod, and
+ * only a new handle sees it writable.  fn and ctx must stay valid until
+ * writer_stop().  Without it the writer keeps its handle.
+ */
+void writer_set_reopen(struct writer *w, writer_reopen_fn *fn, void *ctx);
+
+#define WRITER_STALL_MS 1000
+#define WRITER_REASON_MAX 256
+
+/*
+ * 0 while opens are being written.  -1 while the store refuses them (the
+ * last try of a batch failed) or one write has waited on the database for
+ * WRITER_STALL_MS or more (another process holds a lock); reason then
+ * says which, in words and SQLite's message (no tokens, no keys).
+ */
+int writer_health(struct writer *w, char *reason, size_t len);
 
 /* Waits until everything pushed so far is committed or failed. */
 void writer_flush(struct writer *w);
