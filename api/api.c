@@ -239,6 +239,39 @@ api_free(struct api *api)
 }
 
 
+/*
+ * A handle that went stale (store_stale()) is swapped for a new one, so
+ * the API recovers by itself when, say, a read-only file is made
+ * writable again.  When the new one cannot be opened the old one stays.
+ * SQLite made the -wal and -shm files with the file's read-only mode, so
+ * a first write or two after the fault clears can still fail; each such
+ * failure marks the handle stale again and the next take renews it.
+ */
+static struct store *
+renew(struct api *api, struct store *st)
+{
+    char err[API_ERR_MAX];
+    struct store *fresh = NULL;
+    size_t i;
+
+    if (store_open(&fresh, api->db_path, err, sizeof err) != STORE_OK)
+        return st;
+    if (store_stale(fresh)) {
+        store_close(fresh);     /* still read-only: try on the next take */
+        return st;
+    }
+
+    pthread_mutex_lock(&api->pool_lock);
+    for (i = 0; i < API_POOL_SIZE; i++)
+        if (api->handles[i] == st)
+            api->handles[i] = fresh;
+    pthread_mutex_unlock(&api->pool_lock);
+    store_close(st);
+    log_msg(LOG_INFO, "api.store_reopened", "path=%s", api->db_path);
+    return fresh;
+}
+
+
 struct store *
 api_store_take(struct api *api)
 {
@@ -249,7 +282,7 @@ api_store_take(struct api *api)
         pthread_cond_wait(&api->pool_cond, &api->pool_lock);
     st = api->idle[--api->n_idle];
     pthread_mutex_unlock(&api->pool_lock);
-    return st;
+    return store_stale(st) ? renew(api, st) : st;
 }
 
 

@@ -41,6 +41,13 @@ void store_close(struct store *st);
 /* The last error on this handle, never NULL. */
 const char *store_errmsg(const struct store *st);
 
+/*
+ * True once the handle met an error a new connection may not meet: the
+ * file read-only, unreadable or damaged.  Its owner should close it and
+ * open a new one (the API pool does; the writer reopens on failure).
+ */
+int store_stale(const struct store *st);
+
 /* STORE_OK while the database answers a trivial query. */
 int store_ping(struct store *st);
 

@@ -976,6 +976,7 @@ struct store {
     size_t n_net;
     size_t cap_net;
     struct slice_delta *pend;       /* SLICE_PENDING_MAX, on first use */
+    int stale;                      /* see store_stale() */
     size_t n_pend;
     char err[ERRMSG_MAX];
 };
@@ -1010,6 +1011,13 @@ fail(struct store *st, int rc, const char *what)
              sqlite3_errmsg(st->db));
     if (primary == SQLITE_BUSY || primary == SQLITE_LOCKED) {
         return STORE_BUSY;
+    }
+    /* A connection that met these keeps meeting them (a file opened
+     * read-only stays so after a chmod); a new one may not. */
+    if (primary == SQLITE_READONLY || primary == SQLITE_IOERR
+        || primary == SQLITE_CANTOPEN || primary == SQLITE_CORRUPT
+        || primary == SQLITE_NOTADB) {
+        st->stale = 1;
     }
     return STORE_ERR;
 }
@@ -1408,6 +1416,8 @@ store_open(struct store **out, const char *path, char *err, size_t errlen)
         return STORE_ERR;
     }
 
+    /* SQLite quietly opens a file it may not write read-only. */
+    st->stale = sqlite3_db_readonly(st->db, "main") == 1;
     *out = st;
     return STORE_OK;
 }
@@ -1437,6 +1447,13 @@ store_errmsg(const struct store *st)
         return "no store handle";
     }
     return st->err;
+}
+
+
+int
+store_stale(const struct store *st)
+{
+    return st->stale;
 }
 
 

@@ -241,6 +241,12 @@ def a_read_only_store_queues_opens_and_resumes():
 
             os.chmod(srv.db, 0o644)
             wait_healthy(ro)
+            # The API's handles were opened read-only too; registering
+            # must come back by itself, without a restart.
+            poll(lambda: ro.api("POST", "/api/v1/messages",
+                                {"ticket_id": "ro-after",
+                                 "recipient": "after@faults.test"})[0] == 201,
+                 "a registration to succeed once writable", timeout=10)
             poll(lambda: stored_opens(ro, regs) == FETCHES,
                  "the queued opens to be written", timeout=10)
             check_quiet_log(ro, before, "read-only")
