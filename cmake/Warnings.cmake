@@ -19,3 +19,15 @@ function(bcn_warnings target)
     endif()
 endfunction()
 
+# A fuzz build instruments everything it compiles, the libraries of ours
+# the targets link included, for libFuzzer's coverage; the targets
+# themselves link -fsanitize=fuzzer (tests/fuzz/CMakeLists.txt).
+if(BCN_FUZZ)
+    if(NOT CMAKE_C_COMPILER_ID MATCHES "Clang")
+        message(FATAL_ERROR "BCN_FUZZ needs clang: "
+            "cmake -DCMAKE_C_COMPILER=clang-14 -DBCN_FUZZ=ON")
+    endif()
+    add_compile_options(-fsanitize=fuzzer-no-link,address,undefined
+        -fno-sanitize-recover=all -fno-omit-frame-pointer)
+    add_link_options(-fsanitize=address,undefined)
+endif()
