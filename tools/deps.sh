@@ -7,7 +7,8 @@
 #
 # `deps.sh run` installs what building and serving need; `deps.sh test`
 # (the default) adds what the tests drive: Chromium for the browser test,
-# wrk and nginx for the benchmark smoke test.  BEACON_NO_BROWSER=1 leaves
+# wrk and nginx for the benchmark smoke test, clang and its runtime
+# libraries (libFuzzer, ASan, UBSan) for the fuzz targets.  BEACON_NO_BROWSER=1 leaves
 # out Chromium; `make test` fails without it.
 set -eu
 
@@ -15,7 +16,7 @@ packages="build-essential cmake make pkg-config
     libmicrohttpd-dev libsodium-dev libsqlite3-dev libcjson-dev libidn2-dev
     libicu-dev libpsl-dev python3 curl"
 if [ "${1:-test}" = test ]; then
-    packages="$packages wrk nginx"
+    packages="$packages wrk nginx clang-14 libclang-rt-14-dev"
     if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
         packages="$packages chromium"
     fi
