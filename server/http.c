@@ -659,20 +659,12 @@ hex_value(char c)
 }
 
 
-/*
- * Decodes %HH in the path and query arguments, except %00: a NUL would
- * silently cut "/healthz%00x" down to "/healthz" for every C string
- * comparison after it, so it stays as the three characters and matches
- * no route and no token.
- */
-static size_t
-unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+size_t
+http_unescape(char *s)
 {
     char *out = s;
     const char *in = s;
 
-    (void) cls;
-    (void) conn;
     while (*in != '\0') {
         int hi = in[0] == '%' ? hex_value(in[1]) : -1;
         int lo = hi >= 0 ? hex_value(in[2]) : -1;
@@ -686,6 +678,16 @@ unescape_url(void *cls, struct MHD_Connection *conn, char *s)
     }
     *out = '\0';
     return (size_t) (out - s);
+}
+
+
+/* The library's unescape callback: http_unescape(), nothing more. */
+static size_t
+unescape_url(void *cls, struct MHD_Connection *conn, char *s)
+{
+    (void) cls;
+    (void) conn;
+    return http_unescape(s);
 }
 
 

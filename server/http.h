@@ -46,6 +46,15 @@ int http_start(struct http_server **out, const struct http_config *cfg,
 /* Stops accepting, finishes requests in flight, frees.  NULL ok. */
 void http_stop(struct http_server *srv);
 
+/*
+ * Decodes %HH in a path or query argument in place, as the server does
+ * before routing, and returns the new length.  %00 stays as the three
+ * characters: a NUL would silently cut "/healthz%00x" down to "/healthz"
+ * for every C string comparison after it, so it matches no route and no
+ * token.  The result is never longer than s.
+ */
+size_t http_unescape(char *s);
+
 /* Pixel tokens refused since start (bad MAC, malformed, unknown key). */
 uint64_t http_tokens_rejected(void);
 

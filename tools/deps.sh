@@ -8,7 +8,8 @@
 # `deps.sh run` installs what building and serving need (npm included: the
 # build fetches the dashboard's chart library); `deps.sh test` (the
 # default) adds what the tests drive: Chromium for the browser tests, wrk
-# and nginx for the benchmark smoke test.  BEACON_NO_BROWSER=1 leaves
+# and nginx for the benchmark smoke test, clang and its runtime libraries
+# (libFuzzer, ASan, UBSan) for the fuzz targets.  BEACON_NO_BROWSER=1 leaves
 # out Chromium; `make test` fails without it.
 set -eu
 
@@ -23,7 +24,7 @@ if ! command -v npm >/dev/null 2>&1; then
     packages="$packages nodejs npm"
 fi
 if [ "${1:-test}" = test ]; then
-    packages="$packages wrk nginx"
+    packages="$packages wrk nginx clang-14 libclang-rt-14-dev"
     if [ "${BEACON_NO_BROWSER:-0}" != 1 ]; then
         packages="$packages chromium"
     fi
