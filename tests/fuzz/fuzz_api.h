@@ -35,6 +35,7 @@ struct fuzz_call {
 
 static struct api *fuzz_api;
 static struct keyring fuzz_keys;
+static struct keys_live *fuzz_keys_live;
 static char fuzz_dir[64];
 static char fuzz_db[128];
 
@@ -69,6 +70,11 @@ fuzz_api_open(void)
     fuzz_keys.ids[0] = 1;
     memset(fuzz_keys.keys[0], 0x11, KEYS_KEY_BYTES);
 
+    if (keys_live_new(&fuzz_keys_live, &fuzz_keys, err, sizeof err) != 0) {
+        fprintf(stderr, "keys_live_new: %s\n", err);
+        abort();
+    }
+
     snprintf(fuzz_dir, sizeof fuzz_dir, "%s/beacon-fuzz-XXXXXX", base);
     if (mkdtemp(fuzz_dir) == NULL) {
         abort();
@@ -77,7 +83,7 @@ fuzz_api_open(void)
 
     memset(&cfg, 0, sizeof cfg);
     cfg.db_path = fuzz_db;
-    cfg.keys = &fuzz_keys;
+    cfg.keys = fuzz_keys_live;
     cfg.api_key = FUZZ_API_KEY;
     cfg.base_url = "http://127.0.0.1:8080";
     if (api_new(&fuzz_api, &cfg, err, sizeof err) != 0) {
