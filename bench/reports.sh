@@ -232,7 +232,7 @@ bench_say "generated in ${GEN_SECS}s, database ${DB_MIB} MiB"
 
 # A later --db wins over the one bench_start_beacon gives.
 # shellcheck disable=SC2086
-bench_start_beacon "$BEACON" "$TMP" --queue-size 65536 --db "$DB"
+bench_start_beacon "$BEACON" "$TMP" --db "$DB"
 KEY=$TMP/api.key
 DOMAINS_PATH=/api/v1/domains
 UNOPENED_PATH=/api/v1/unopened
