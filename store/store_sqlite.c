@@ -1090,6 +1090,20 @@ rollback(struct store *st)
 }
 
 
+/* Commits when rc says all went well, else rolls back; the outcome. */
+static int
+end_txn(struct store *st, int rc)
+{
+    if (rc == STORE_OK) {
+        rc = run(st, S_COMMIT, "commit");
+    }
+    if (rc != STORE_OK) {
+        rollback(st);
+    }
+    return rc;
+}
+
+
 /*
  * Runs every statement of a constant SQL script in turn (schema steps and
  * pragmas take no parameters).  Rows are read and discarded.
@@ -1607,11 +1621,8 @@ store_message_add(struct store *st, const struct store_message_in *m,
     if (rc == STORE_OK && strcmp(m->kind, "reply") == 0) {
         rc = refresh_customer(st, customer_id);
     }
-    if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
+    rc = end_txn(st, rc);
     if (rc != STORE_OK) {
-        rollback(st);
         *id = 0;
     }
 
@@ -2631,12 +2642,9 @@ store_fetches_write(struct store *st, const struct store_fetch_rec *v,
     if (rc == STORE_OK) {
         rc = flush_slices(st);
     }
-    if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
+    rc = end_txn(st, rc);
     if (rc != STORE_OK) {
         st->n_pend = 0;
-        rollback(st);
         return rc;
     }
 
@@ -3025,12 +3033,8 @@ store_reclassify(struct store *st, store_classify_fn *classify,
     if (err == STORE_OK) {
         err = reclass_walk(st, &w);
     }
+    err = end_txn(st, err);
     if (err == STORE_OK) {
-        err = run(st, S_COMMIT, "commit");
-    }
-    if (err != STORE_OK) {
-        rollback(st);
-    } else {
         *rows = w.rows;
         *changed = w.changed;
     }
@@ -3143,12 +3147,8 @@ store_reply_record(struct store *st, const char *ticket_id,
     if (rc == STORE_OK) {
         rc = mark_replied(st, ticket_id, customer_id, at_ms, &n);
     }
+    rc = end_txn(st, rc);
     if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
-    if (rc != STORE_OK) {
-        rollback(st);
-    } else {
         *marked = n;
     }
 
@@ -3691,11 +3691,8 @@ store_call_add(struct store *st, const struct store_call_in *c, int64_t *id)
     if (rc == STORE_OK) {
         rc = link_call(st, customer_id, *id);
     }
-    if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
+    rc = end_txn(st, rc);
     if (rc != STORE_OK) {
-        rollback(st);
         *id = 0;
     }
 
@@ -3824,11 +3821,8 @@ store_purge_details(struct store *st, int64_t cutoff_ms, int max_messages,
         }
         rc = purge_message(st, id, cutoff_ms, &sum);
     }
-    if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
+    rc = end_txn(st, rc);
     if (rc != STORE_OK) {
-        rollback(st);
         return rc;
     }
 
@@ -3943,11 +3937,8 @@ store_recipient_erase(struct store *st, const char *recipient,
     if (rc == STORE_OK) {
         rc = erase_customer(st, id, res);
     }
-    if (rc == STORE_OK) {
-        rc = run(st, S_COMMIT, "commit");
-    }
+    rc = end_txn(st, rc);
     if (rc != STORE_OK) {
-        rollback(st);
         memset(res, 0, sizeof(*res));
     }
     if (rc == STORE_NOTFOUND) {
