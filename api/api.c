@@ -426,12 +426,26 @@ api_reply_error(struct api_reply *reply, unsigned status, const char *fmt,
 }
 
 
+/* While the store fails every API call fails with it: one line per
+ * interval, not one per request. */
+#define STORE_FAIL_LOG_INTERVAL_MS 10000
+
+static struct log_limit store_fail_log = LOG_LIMIT_INIT;
+
+
 void
 api_reply_store_error(struct api_reply *reply, struct store *st, int rc,
                       const char *op)
 {
-    log_msg(LOG_ERROR, "api.store_failed", "op=%s rc=%d err=%s", op, rc,
-            st != NULL ? store_errmsg(st) : "-");
+    uint64_t skipped;
+
+    if (log_limit_pass(&store_fail_log, STORE_FAIL_LOG_INTERVAL_MS,
+                       &skipped)) {
+        log_msg(LOG_ERROR, "api.store_failed",
+                "op=%s rc=%d err=%s skipped=%llu", op, rc,
+                st != NULL ? store_errmsg(st) : "-",
+                (unsigned long long) skipped);
+    }
     if (rc == STORE_BUSY)
         api_reply_error(reply, 503, "the store is busy; retry shortly");
     else

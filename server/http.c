@@ -600,46 +600,30 @@ static void on_mhd_log(void *cls, const char *fmt, va_list ap)
 
 /*
  * The library reports each refused request (414, 431, a reset), so any
- * client can make it talk: one line per MHD_LOG_INTERVAL_MS at most,
- * with the number of lines left out since the last.  Lock-free: racing
- * threads may print one extra line, never lose the count.
+ * client can make it talk: one line per MHD_LOG_INTERVAL_MS at most.
  */
 #define MHD_LOG_INTERVAL_MS 10000
 
-static _Atomic int64_t mhd_log_last;
-static atomic_uint_fast64_t mhd_log_skipped;
-
-
-static int64_t
-monotonic_ms(void)
-{
-    struct timespec ts;
-
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
+static struct log_limit mhd_log_limit = LOG_LIMIT_INIT;
 
 
 static void
 on_mhd_log(void *cls, const char *fmt, va_list ap)
 {
-    int64_t now = monotonic_ms();
-    int64_t last = atomic_load(&mhd_log_last);
+    uint64_t skipped;
     char msg[256];
     size_t n;
 
     (void) cls;
-    if (last != 0 && now - last < MHD_LOG_INTERVAL_MS) {
-        atomic_fetch_add(&mhd_log_skipped, 1);
+    if (!log_limit_pass(&mhd_log_limit, MHD_LOG_INTERVAL_MS, &skipped)) {
         return;
     }
-    atomic_store(&mhd_log_last, now);
 
     vsnprintf(msg, sizeof(msg), fmt, ap);
     n = strcspn(msg, "\r\n");
     msg[n] = '\0';
     log_msg(LOG_WARN, "http.library", "msg=\"%s\" skipped=%llu", msg,
-            (unsigned long long) atomic_exchange(&mhd_log_skipped, 0));
+            (unsigned long long) skipped);
 }
 
 

@@ -64,3 +64,23 @@ log_msg(enum log_level level, const char *event, const char *fmt, ...)
     /* One fputs per line keeps lines whole when threads log together. */
     fprintf(stderr, "%s\n", line);
 }
+
+
+int
+log_limit_pass(struct log_limit *l, int64_t interval_ms, uint64_t *skipped)
+{
+    struct timespec ts;
+    int64_t now, last;
+
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    now = (int64_t) ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+    last = atomic_load(&l->last_ms);
+    if (last != 0 && now - last < interval_ms) {
+        atomic_fetch_add(&l->skipped, 1);
+        return 0;
+    }
+
+    atomic_store(&l->last_ms, now);
+    *skipped = atomic_exchange(&l->skipped, 0);
+    return 1;
+}

@@ -24,6 +24,7 @@ from beacon_harness import Beacon, check, check_eq, poll, run_tests
 BINARY = None
 FETCHES = 40
 REPLY_BOUND = 1.0                   # seconds: loose, timing lives in bench/
+REFUSED = 5                         # registrations tried while read-only
 NOBODY = 65534
 
 
@@ -91,6 +92,9 @@ def check_quiet_log(srv, before, what):
     check(failed >= 1, "%s: no writer.batch_failed line" % what)
     check(failed <= 2, "%s: %d writer.batch_failed lines, want one per "
           "10 s" % (what, failed))
+    api_failed = sum("event=api.store_failed " in l for l in lines)
+    check(api_failed <= 2, "%s: %d api.store_failed lines, want one per "
+          "10 s" % (what, api_failed))
     check(len(lines) <= 8, "%s: %d log lines for %d pixels and the health "
           "polls; a line per request?\n%s"
           % (what, len(lines), FETCHES, "\n".join(lines)))
@@ -238,6 +242,13 @@ def a_read_only_store_queues_opens_and_resumes():
             reason = wait_degraded(ro, ["readonly", "read-only"])
             check_eq(ro.stats()["opens_written"], 0,
                      "opens written while read-only")
+            for i in range(REFUSED):
+                status, _, body = ro.api(
+                    "POST", "/api/v1/messages",
+                    {"ticket_id": "ro-refused-%d" % i,
+                     "recipient": "refused@faults.test"})
+                check_eq(status, 500, "registration while read-only")
+                check("error" in body, "a JSON error: %r" % (body,))
 
             os.chmod(srv.db, 0o644)
             wait_healthy(ro)
