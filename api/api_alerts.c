@@ -119,6 +119,9 @@ read_alert_query(const struct api_request *req, struct alert_query *q,
         return -1;
     if (!has_until)
         q->until = req->now_ms;
+    if (api_check_window(q->until - q->window_ms - q->baseline_ms, q->until,
+                         0, err, errlen) != 0)
+        return -1;
     return read_params(req, &q->params, err, errlen);
 }
 

@@ -117,6 +117,14 @@ int api_read_bound(const struct api_request *req, const char *name,
                    size_t errlen);
 
 /*
+ * A window [since, until) a reply can state: both ends in the years 0001
+ * to 9999, and since before until (or equal, when empty_ok).  0, or -1
+ * with a message.
+ */
+int api_check_window(int64_t since, int64_t until, int empty_ok, char *err,
+                     size_t errlen);
+
+/*
  * The first n bytes of s, fit to quote in an error: at most API_ECHO_MAX
  * of them, anything but printable ASCII shown as '?' (the reply must
  * stay valid UTF-8), and "..." when cut.

@@ -47,6 +47,19 @@ api_read_bound(const struct api_request *req, const char *name,
 }
 
 
+int
+api_check_window(int64_t since, int64_t until, int empty_ok, char *err,
+                 size_t errlen)
+{
+    if (since < PARSE_TIME_MIN_MS || until >= PARSE_TIME_END_MS)
+        return api_fail(err, errlen, "since, until: the window must lie "
+                        "within the years 0001 to 9999");
+    if (since > until || (since == until && !empty_ok))
+        return api_fail(err, errlen, "since: must be before until");
+    return 0;
+}
+
+
 void
 api_echo_text(const char *s, size_t n, char out[API_ECHO_MAX + 4])
 {

@@ -51,9 +51,7 @@ read_window(const struct api_request *req, int64_t *since, int64_t *until,
         *until = req->now_ms;
     if (!has_since)
         *since = *until - DOMAINS_DEFAULT_DAYS * MS_PER_DAY;
-    if (*since > *until)
-        return api_fail(err, errlen, "since is after until");
-    return 0;
+    return api_check_window(*since, *until, 1, err, errlen);
 }
 
 

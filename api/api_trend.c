@@ -93,9 +93,7 @@ read_span(const struct api_request *req, struct trend_query *q,
         q->until = req->now_ms;
     if (!has_since)
         q->since = q->until - back;
-    if (q->since >= q->until)
-        return api_fail(err, errlen, "since: must be before until");
-    return 0;
+    return api_check_window(q->since, q->until, 0, err, errlen);
 }
 
 

@@ -31,6 +31,13 @@ int parse_duration(const char *s, int64_t *ms);
 #define PARSE_NUMBER_MAX 32
 int parse_number(const char *s, double *out);
 
+/*
+ * The times format_time() writes as RFC 3339 wants them, years 0001 to
+ * 9999: [PARSE_TIME_MIN_MS, PARSE_TIME_END_MS).
+ */
+#define PARSE_TIME_MIN_MS INT64_C(-62135596800000)   /* 0001-01-01 */
+#define PARSE_TIME_END_MS INT64_C(253402300800000)   /* 10000-01-01 */
+
 /* Formats ms as "2026-12-03T17:40:41.123Z" into out (>= 25 bytes). */
 void format_time(int64_t ms, char *out, size_t outlen);
 
