@@ -763,7 +763,7 @@ http_listen(const char *spec, int *fd, char *url, size_t urllen,
     if (split_host_port(spec, host, sizeof(host), &port) != 0) {
         snprintf(err, errlen, "--listen: expected HOST:PORT or [IPV6]:PORT,"
                  " got \"%s\"", spec);
-        return -1;
+        return -2;
     }
     rc = getaddrinfo(host, port, &hints, &ai);
     if (rc != 0) {

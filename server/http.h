@@ -35,7 +35,8 @@ struct http_server;
 /*
  * Binds a listening socket to listen ("127.0.0.1:8080", "[::1]:0",
  * "0.0.0.0:8080"; port 0 picks a free one) and writes the URL it is
- * reachable at ("http://127.0.0.1:41234") into url.  -1 with err.
+ * reachable at ("http://127.0.0.1:41234") into url.  -1 with err; -2
+ * with err when listen is not HOST:PORT at all (a usage error).
  */
 int http_listen(const char *listen, int *fd, char *url, size_t urllen,
                 char *err, size_t errlen);

@@ -310,7 +310,7 @@ cmd_serve(int argc, char **argv)
     struct running run = { 0 };
     char err[ERR_LEN], url[HTTP_URL_MAX];
     sigset_t set;
-    int help, fd, sig;
+    int help, fd, sig, rc;
 
     config_defaults(&c);
     if (config_parse(&c, argc, argv, &help, err, sizeof(err)) != 0) {
@@ -333,7 +333,12 @@ cmd_serve(int argc, char **argv)
 
     /* Bind and read the rules first: bad values fail before any file is
      * created. */
-    if (http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err)) != 0) {
+    rc = http_listen(c.listen, &fd, url, sizeof(url), err, sizeof(err));
+    if (rc == -2) {
+        fprintf(stderr, "beacon serve: %s\n", err);
+        return 2;               /* as for any other bad flag value */
+    }
+    if (rc != 0) {
         goto fail;
     }
     if (classifier_new(&run.classifier, c.rules, err, sizeof(err)) != 0

@@ -792,16 +792,19 @@ def keygen_creates_a_0600_key_and_refuses_to_overwrite():
             check(f.read() == first, "keygen changed an existing key file")
 
 
-def unknown_flags_and_bad_values_exit_nonzero_with_one_line():
-    """A refused command line says why in one line and creates nothing."""
+def unknown_flags_and_bad_values_exit_2_with_one_line():
+    """A refused command line says why in one line, exits 2 (a usage
+    error) and creates nothing."""
     for args in (["serve", "--bogus"], ["--bogus"], ["frobnicate"],
                  ["serve", "--log-level", "loud"],
+                 ["serve", "--listen", "bogus"],
                  ["serve", "--listen", "127.0.0.1:notaport"],
                  ["serve", "--listen", "127.0.0.1:99999"],
+                 ["serve", "--threads", "0"],
                  ["keygen"]):
         with tempfile.TemporaryDirectory(prefix="beacon-e2e-") as d:
             r = run_beacon(*args, cwd=d)
-            check(r.returncode != 0, "%r exited 0" % args)
+            check_eq(r.returncode, 2, "exit status of %r" % args)
             lines = r.stderr.strip().splitlines()
             check_eq(len(lines), 1, "stderr lines for %r" % args)
             check_eq(os.listdir(d), [], "files left by %r" % args)
@@ -852,7 +855,7 @@ TESTS = [
     sigterm_writes_every_queued_open_before_exit,
     env_variables_configure_serve,
     keygen_creates_a_0600_key_and_refuses_to_overwrite,
-    unknown_flags_and_bad_values_exit_nonzero_with_one_line,
+    unknown_flags_and_bad_values_exit_2_with_one_line,
     help_describes_the_commands,
     sigterm_stops_the_server_with_exit_0,
 ]
