@@ -119,9 +119,11 @@ read_alert_query(const struct api_request *req, struct alert_query *q,
         return -1;
     if (!has_until)
         q->until = req->now_ms;
-    if (api_check_window(q->until - q->window_ms - q->baseline_ms, q->until,
-                         0, err, errlen) != 0)
-        return -1;
+    if (q->until - q->window_ms - q->baseline_ms < PARSE_TIME_MIN_MS
+        || q->until >= PARSE_TIME_END_MS)
+        return api_fail(err, errlen, "until, window, baseline: the "
+                        "baseline and window must lie within the years "
+                        "0001 to 9999");
     return read_params(req, &q->params, err, errlen);
 }
 
