@@ -94,6 +94,18 @@ fuzz_api_open(void)
 }
 
 
+/* Each API target is a program of its own: its libFuzzer set-up opens
+ * the API once, here. */
+int
+LLVMFuzzerInitialize(int *argc, char ***argv)
+{
+    (void) argc;
+    (void) argv;
+    fuzz_api_open();
+    return 0;
+}
+
+
 static inline const char *
 fuzz_header(void *ctx, const char *name)
 {

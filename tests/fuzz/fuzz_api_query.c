@@ -20,16 +20,6 @@ static const char *const routes[] = {
 #define N_ROUTES (sizeof routes / sizeof routes[0])
 
 int
-LLVMFuzzerInitialize(int *argc, char ***argv)
-{
-    (void) argc;
-    (void) argv;
-    fuzz_api_open();
-    return 0;
-}
-
-
-int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
     struct fuzz_call call;
